@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// Entry point of the installed command: runs the tsc-built dist/ through the oclif manifest.
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 22) {
+  process.stderr.write(
+    `hvvss: Node.js ${process.versions.node} is too old; hvvss needs Node.js 22 or later.\n` +
+      'Install a newer Node.js (on FreeBSD: pkg install node24) and run hvvss again.\n',
+  );
+  process.exit(1);
+}
+// Reuse compiled bytecode between runs: start-up time matters for rc.d and monitoring checks.
+const { enableCompileCache } = await import('node:module');
+enableCompileCache?.();
+const { execute } = await import('@oclif/core');
+await execute({ dir: import.meta.url });

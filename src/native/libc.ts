@@ -1,0 +1,135 @@
+// The C library calls hvvss needs, declared once. Nothing else in the project imports koffi.
+// Every call that can fail goes through `check`, which reads errno immediately after the call
+// (koffi keeps it per thread; any later JS work could overwrite it) and throws a SyscallError.
+import koffi from 'koffi';
+import { platformFacts } from './platform.ts';
+import { SyscallError } from './errors.ts';
+
+export const facts = platformFacts();
+const lib = koffi.load(facts.libc);
+
+koffi.alias('nfds_t', facts.nfdsType);
+
+/**
+ * Declarations. Variadic C functions (open, ioctl) get one fixed prototype per use: koffi cannot
+ * run a variadic prototype with `.async`, and fixed ones document exactly what is passed.
+ */
+const c = {
+  open: lib.func('int open(const char *path, int flags)'),
+  close: lib.func('int close(int fd)'),
+  read: lib.func('intptr_t read(int fd, _Out_ void *buf, size_t count)'),
+  write: lib.func('intptr_t write(int fd, const void *buf, size_t count)'),
+  pipe2: lib.func('int pipe2(_Out_ void *fds, int flags)'),
+  poll: lib.func('int poll(_Inout_ void *fds, nfds_t nfds, int timeout)'),
+  /** ioctl with a pointer argument; the buffer is both the in and the out side. */
+  ioctl: lib.func('int ioctl(int fd, unsigned long request, _Inout_ void *arg)'),
+  strerror: lib.func('const char *strerror(int errnum)'),
+  openlog: lib.func('void openlog(const void *ident, int option, int facility)'),
+  syslog: lib.func('void syslog(int priority, const char *format, const char *message)'),
+  getuid: lib.func('uint32_t getuid()'),
+};
+
+/** Linux-only calls for the FUSE-based emulator. */
+const linux =
+  facts.os === 'linux'
+    ? {
+        mount: lib.func(
+          'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+        ),
+        umount2: lib.func('int umount2(const char *target, int flags)'),
+      }
+    : undefined;
+
+export function strerror(errno: number): string {
+  return String(c.strerror(errno));
+}
+
+function fail(syscall: string, errno: number, path?: string): never {
+  throw new SyscallError(syscall, errno, path, strerror(errno));
+}
+
+/** Runs a sync call; a -1 result throws with the errno read right after it. */
+function check(syscall: string, result: number | bigint, path?: string): number {
+  if (Number(result) === -1) fail(syscall, koffi.errno(), path);
+  return Number(result);
+}
+
+export function open(path: string, flags: number): number {
+  return check('open', c.open(path, flags), path);
+}
+
+export function close(fd: number, path?: string): void {
+  check('close', c.close(fd), path);
+}
+
+export function read(fd: number, buf: Buffer, path?: string): number {
+  return check('read', c.read(fd, buf, buf.length), path);
+}
+
+export function write(fd: number, buf: Buffer, path?: string): number {
+  return check('write', c.write(fd, buf, buf.length), path);
+}
+
+/** pipe2(O_CLOEXEC): [readEnd, writeEnd]. */
+export function pipe(): [number, number] {
+  const fds = Buffer.alloc(8);
+  check('pipe2', c.pipe2(fds, facts.O_CLOEXEC));
+  return [fds.readInt32LE(0), fds.readInt32LE(4)];
+}
+
+export function ioctl(fd: number, request: number, arg: Buffer, path?: string): number {
+  return check('ioctl', c.ioctl(fd, request, arg), path);
+}
+
+export interface PollResult {
+  readonly ready: number;
+  /** errno when poll returned -1, else 0. */
+  readonly errno: number;
+}
+
+/**
+ * poll(2) on libuv's thread pool, so the event loop stays free and an idle wait costs no CPU.
+ * `fds` is an array of `struct pollfd` (8 bytes each) that the kernel fills with revents.
+ */
+export function pollAsync(fds: Buffer, timeoutMs: number): Promise<PollResult> {
+  return new Promise((resolve, reject) => {
+    c.poll.async(fds, fds.length / 8, timeoutMs, (err: unknown, ready: number) => {
+      if (err) return reject(err);
+      // errno must be read here, in the callback, before anything else runs on this thread.
+      resolve({ ready, errno: ready === -1 ? koffi.errno() : 0 });
+    });
+  });
+}
+
+export function getuid(): number {
+  return c.getuid();
+}
+
+/** syslog(3) priorities and facilities (identical on FreeBSD and Linux). */
+export const LOG = { ERR: 3, WARNING: 4, NOTICE: 5, INFO: 6, DEBUG: 7, DAEMON: 3 << 3, USER: 1 << 3, PID: 0x01, NDELAY: 0x08 } as const;
+
+// openlog keeps the ident pointer, so the string must outlive the call: keep it here.
+let syslogIdent: Buffer | undefined;
+
+export function openSyslog(ident: string, facility: number): void {
+  syslogIdent = Buffer.from(`${ident}\0`);
+  c.openlog(syslogIdent, LOG.PID | LOG.NDELAY, facility);
+}
+
+export function syslog(priority: number, message: string): void {
+  // Always through "%s": a message is data, never a format string.
+  c.syslog(priority, '%s', message);
+}
+
+export const MS = { NOSUID: 0x2, NODEV: 0x4 } as const;
+export const MNT_DETACH = 0x2;
+
+export function mount(source: string, target: string, fstype: string, flags: number, data: string): void {
+  if (!linux) throw new Error('mount(2) is only bound on Linux (for the emulator)');
+  check('mount', linux.mount(source, target, fstype, flags, data), target);
+}
+
+export function umount2(target: string, flags: number): void {
+  if (!linux) throw new Error('umount2(2) is only bound on Linux (for the emulator)');
+  check('umount2', linux.umount2(target, flags), target);
+}

@@ -1,0 +1,25 @@
+// Time behind a small interface, so state machines can be driven by a fake clock in unit tests.
+import { performance } from 'node:perf_hooks';
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Monotonic milliseconds: for deadlines and durations, immune to wall-clock steps. */
+  now(): number;
+  /** Wall-clock time: for logs and status. */
+  wallNow(): Date;
+  /** Calls `fn` once after `ms`. The timer does not keep the process alive on its own if `unref`. */
+  setTimer(ms: number, fn: () => void, options?: { unref?: boolean }): Timer;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  wallNow: () => new Date(),
+  setTimer(ms, fn, options) {
+    const handle = setTimeout(fn, Math.max(0, ms));
+    if (options?.unref) handle.unref();
+    return { cancel: () => clearTimeout(handle) };
+  },
+};
