@@ -1,0 +1,253 @@
+// VssDevice: one registered agent on an hv_vss device (/dev/hv_appvss_dev or /dev/hv_fsvss_dev).
+//
+// The wait for the next request is poll(2) on libuv's thread pool over two descriptors: the
+// device and a wake-up pipe. Idle, it costs nothing (no timeout, no periodic wake-ups); close()
+// writes one byte to the pipe so a pending poll returns at once instead of pinning the process.
+// (libuv's own fd watcher is no option: it uses kqueue on FreeBSD, and hv_vss implements
+// d_poll only.)
+import * as libc from './libc.ts';
+import { ERRNO, POLL } from './platform.ts';
+import { SyscallError } from './errors.ts';
+import { decodeMessage, encodeMessage, msgidString } from './message.ts';
+import { ioctlRequest } from './ioctl.ts';
+import {
+  IOCTL_GROUP,
+  IOCTL_READ_NR,
+  IOCTL_WRITE_NR,
+  KERNEL_TIMEOUT_MS,
+  MESSAGE_SIZE,
+  VSS_FAIL,
+  VSS_SUCCESS,
+  opFromCode,
+  type VssOp,
+} from '../protocol/hv-vss.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
+
+export const IOCHVVSSREAD = ioctlRequest(libc.facts.os, 'read', IOCTL_GROUP, IOCTL_READ_NR, MESSAGE_SIZE);
+export const IOCHVVSSWRITE = ioctlRequest(libc.facts.os, 'write', IOCTL_GROUP, IOCTL_WRITE_NR, MESSAGE_SIZE);
+
+/** A request read from the device, with the moment it was read (the agent's own clock starts there). */
+export interface VssRequest {
+  readonly opt: number;
+  /** undefined when the kernel sent an operation this agent does not know (answer it VSS_FAIL). */
+  readonly op: VssOp | undefined;
+  readonly msgid: bigint;
+  readonly msgidText: string;
+  /** Monotonic ms (Clock.now) when the request was read. */
+  readonly readAt: number;
+  readonly readAtWall: Date;
+  /** Non-zero reserved bytes: the message is malformed (it is still answered). */
+  readonly malformed: string | undefined;
+}
+
+export interface AnswerReceipt {
+  readonly status: 'success' | 'fail';
+  /** Milliseconds from reading the request to writing the answer. */
+  readonly elapsedMs: number;
+  /**
+   * True when the answer went out at or after the kernel's limit, counted from the read. The
+   * kernel started its clock earlier still, so such an answer was certainly ignored; the
+   * write itself cannot tell (IOCHVVSSWRITE copies nothing back).
+   */
+  readonly late: boolean;
+}
+
+export type DeviceEvent =
+  | { readonly kind: 'expired-read'; readonly opt: number; readonly msgidText: string }
+  | { readonly kind: 'poll-retry'; readonly code: string };
+
+export interface VssDeviceOptions {
+  readonly clock?: Clock;
+  readonly kernelTimeoutMs?: number;
+  /** Things worth a debug line: requests that had already expired, interrupted polls. */
+  readonly onEvent?: (event: DeviceEvent) => void;
+}
+
+/** Opening or using the device failed; `message` says what happened and what to do. */
+export class VssDeviceError extends Error {
+  readonly code: string;
+  readonly path: string;
+  override readonly cause: SyscallError | undefined;
+
+  constructor(code: string, path: string, message: string, cause?: SyscallError) {
+    super(message);
+    this.name = 'VssDeviceError';
+    this.code = code;
+    this.path = path;
+    this.cause = cause;
+  }
+}
+
+function explainOpenFailure(path: string, err: SyscallError): VssDeviceError {
+  switch (err.code) {
+    case 'ENOENT':
+      return new VssDeviceError(err.code, path,
+        `${path} does not exist: the hv_vss(4) driver is not present (not a Hyper-V guest, or the VSS ` +
+        `integration service is off). Check with "ls -l ${path}"; to test without Hyper-V, point --device ` +
+        `or HVVSS_DEVICE at an emulated device.`, err);
+    case 'EBUSY':
+      return new VssDeviceError(err.code, path,
+        `${path} is busy: another application agent has it open, and the kernel allows only one. ` +
+        `Stop that agent first (find it with "fstat ${path}" on FreeBSD, "fuser ${path}" on Linux; ` +
+        `"service hvvss stop" if it is the hvvss service).`, err);
+    case 'EACCES':
+    case 'EPERM':
+      return new VssDeviceError(err.code, path,
+        `permission denied opening ${path}: the device is root:wheel 0640 and needs read-write access. ` +
+        `Run hvvss as root.`, err);
+    case 'ENXIO':
+    case 'ENODEV':
+      return new VssDeviceError(err.code, path,
+        `${path} exists but no driver answers behind it (${err.code}). Is the hv_vss driver loaded?`, err);
+    default:
+      return new VssDeviceError(err.code, path, `cannot open ${path}: ${err.message}`, err);
+  }
+}
+
+const POLLFD_SIZE = 8;
+
+export class VssDevice {
+  readonly path: string;
+  readonly #fd: number;
+  readonly #wakeRead: number;
+  readonly #wakeWrite: number;
+  readonly #clock: Clock;
+  readonly #kernelTimeoutMs: number;
+  readonly #onEvent: (event: DeviceEvent) => void;
+  #pendingPoll: Promise<unknown> | undefined;
+  #closing = false;
+  #closed = false;
+
+  private constructor(path: string, fd: number, wake: [number, number], options: VssDeviceOptions) {
+    this.path = path;
+    this.#fd = fd;
+    [this.#wakeRead, this.#wakeWrite] = wake;
+    this.#clock = options.clock ?? systemClock;
+    this.#kernelTimeoutMs = options.kernelTimeoutMs ?? KERNEL_TIMEOUT_MS;
+    this.#onEvent = options.onEvent ?? (() => {});
+  }
+
+  /** Registers with the kernel by opening the device read-write (close-on-exec: hooks must not inherit it). */
+  static open(path: string, options: VssDeviceOptions = {}): VssDevice {
+    let fd: number;
+    try {
+      fd = libc.open(path, libc.facts.O_RDWR | libc.facts.O_CLOEXEC);
+    } catch (err) {
+      throw err instanceof SyscallError ? explainOpenFailure(path, err) : err;
+    }
+    try {
+      return new VssDevice(path, fd, libc.pipe(), options);
+    } catch (err) {
+      libc.close(fd, path);
+      throw err;
+    }
+  }
+
+  get kernelTimeoutMs(): number {
+    return this.#kernelTimeoutMs;
+  }
+
+  /**
+   * Waits for the next live request. Requests the kernel had already timed out (status != 0
+   * on read) are skipped. Resolves null once close() has been called.
+   */
+  async nextRequest(): Promise<VssRequest | null> {
+    if (this.#pendingPoll) throw new Error('VssDevice.nextRequest: a wait is already pending');
+    const fds = Buffer.alloc(2 * POLLFD_SIZE);
+    for (;;) {
+      if (this.#closing) return null;
+      fds.fill(0);
+      fds.writeInt32LE(this.#fd, 0);
+      // The driver raises POLLIN only; Linux filters revents by the requested bits, so ask for both.
+      fds.writeInt16LE(POLL.IN | POLL.RDNORM, 4);
+      fds.writeInt32LE(this.#wakeRead, POLLFD_SIZE);
+      fds.writeInt16LE(POLL.IN, POLLFD_SIZE + 4);
+      const pending = libc.pollAsync(fds, -1);
+      this.#pendingPoll = pending.catch(() => {});
+      let result: libc.PollResult;
+      try {
+        result = await pending;
+      } finally {
+        this.#pendingPoll = undefined;
+      }
+      if (this.#closing) return null;
+      if (result.ready === -1) {
+        if (result.errno === ERRNO.EINTR || result.errno === ERRNO.EAGAIN) {
+          this.#onEvent({ kind: 'poll-retry', code: result.errno === ERRNO.EINTR ? 'EINTR' : 'EAGAIN' });
+          continue;
+        }
+        throw this.#failure(new SyscallError('poll', result.errno, this.path, libc.strerror(result.errno)));
+      }
+      const revents = fds.readInt16LE(6);
+      if (revents & POLL.NVAL) {
+        throw new VssDeviceError('EBADF', this.path, `${this.path}: poll reports the descriptor as invalid (POLLNVAL)`);
+      }
+      if (!(revents & (POLL.IN | POLL.RDNORM | POLL.ERR | POLL.HUP))) continue;
+      const request = this.#read();
+      if (request) return request;
+    }
+  }
+
+  #read(): VssRequest | null {
+    const buf = Buffer.alloc(MESSAGE_SIZE);
+    try {
+      libc.ioctl(this.#fd, IOCHVVSSREAD, buf, this.path);
+    } catch (err) {
+      throw err instanceof SyscallError ? this.#failure(err) : err;
+    }
+    const readAt = this.#clock.now();
+    const msg = decodeMessage(buf);
+    const msgidText = msgidString(msg.msgid);
+    if (msg.status !== 0) {
+      // Already timed out and removed by the kernel: nothing to answer.
+      this.#onEvent({ kind: 'expired-read', opt: msg.opt, msgidText });
+      return null;
+    }
+    const nonZero = msg.reserved.findIndex((b) => b !== 0);
+    return {
+      opt: msg.opt,
+      op: opFromCode(msg.opt),
+      msgid: msg.msgid,
+      msgidText,
+      readAt,
+      readAtWall: this.#clock.wallNow(),
+      malformed: nonZero === -1 ? undefined : `reserved byte ${nonZero} is ${msg.reserved[nonZero]}, not zero`,
+    };
+  }
+
+  /** Writes the answer, echoing opt and msgid exactly as read and zeroing reserved. */
+  answer(request: VssRequest, status: 'success' | 'fail'): AnswerReceipt {
+    const buf = encodeMessage({ opt: request.opt, status: status === 'success' ? VSS_SUCCESS : VSS_FAIL, msgid: request.msgid });
+    try {
+      libc.ioctl(this.#fd, IOCHVVSSWRITE, buf, this.path);
+    } catch (err) {
+      throw err instanceof SyscallError ? this.#failure(err) : err;
+    }
+    const elapsedMs = this.#clock.now() - request.readAt;
+    return { status, elapsedMs, late: elapsedMs >= this.#kernelTimeoutMs };
+  }
+
+  #failure(err: SyscallError): VssDeviceError {
+    const gone = err.code === 'ENOTCONN' || err.code === 'ENODEV' || err.code === 'ENXIO';
+    return new VssDeviceError(err.code, this.path,
+      gone
+        ? `${this.path} went away (${err.syscall}: ${err.code}); the driver was unloaded or the emulator stopped`
+        : `${err.message}`,
+      err);
+  }
+
+  /** Unregisters: wakes a pending wait, then closes the device. Safe to call more than once. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closing = true;
+    if (this.#pendingPoll) {
+      libc.write(this.#wakeWrite, Buffer.from([1]));
+      await this.#pendingPoll;
+    }
+    if (this.#closed) return;
+    this.#closed = true;
+    libc.close(this.#fd, this.path);
+    libc.close(this.#wakeRead);
+    libc.close(this.#wakeWrite);
+  }
+}
