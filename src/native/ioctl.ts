@@ -39,7 +39,7 @@ export interface IoctlRequestInfo {
 /** Decodes a request number (the emulator uses this to describe what it was sent). */
 export function describeIoctl(os: SupportedOs, request: number): IoctlRequestInfo {
   const layout = LAYOUT[os];
-  const dirBits = request & (layout.out | layout.in);
+  const dirBits = (request & (layout.out | layout.in)) >>> 0;
   const dir = dirBits === 0 ? 'none' : dirBits === layout.out ? 'read' : dirBits === layout.in ? 'write' : 'both';
   return { dir, size: (request >>> 16) & layout.sizeMask, group: String.fromCharCode((request >>> 8) & 0xff), nr: request & 0xff };
 }
