@@ -1,0 +1,58 @@
+// What `simulate` and `daemon` share as processes: foreground or detached, where logs go,
+// opening the device with an error that says what to do, and a clean stop on SIGTERM/SIGINT.
+import { AgentLogger, streamSink, syslogSink, type Logger } from '../log/logger.ts';
+import { detach, isDetachedChild, reportReadiness } from './detach.ts';
+
+export interface AgentProcessOptions<Resource> {
+  readonly name: string;
+  readonly foreground: boolean;
+  readonly debug: boolean;
+  readonly facility: 'daemon' | 'user';
+  /** Where foreground logs go: simulate prints to stdout, the daemon to stderr. */
+  readonly stream: NodeJS.WritableStream;
+  /** Acquires what the agent needs (opens the device). Throwing here fails start-up. */
+  readonly start: (log: Logger) => Resource | Promise<Resource>;
+  /** Runs until done or until `signal` aborts (SIGTERM/SIGINT). */
+  readonly run: (resource: Resource, log: Logger, signal: AbortSignal) => Promise<void>;
+}
+
+export class StartupError extends Error {}
+
+/**
+ * Runs an agent. Without `foreground`, starts a detached copy and returns once that copy is
+ * registered (or throws StartupError with its reason). Resolves when the agent has stopped.
+ */
+export async function runAgentProcess<Resource>(options: AgentProcessOptions<Resource>): Promise<void> {
+  if (!options.foreground && !isDetachedChild()) {
+    const { pid, error } = await detach();
+    if (error !== undefined) throw new StartupError(error);
+    process.stderr.write(`${options.name}: running in the background as pid ${pid}, logging to syslog\n`);
+    return;
+  }
+  const logger = new AgentLogger(isDetachedChild() ? syslogSink(options.facility) : streamSink(options.stream), { debug: options.debug });
+  let resource: Resource;
+  try {
+    resource = await options.start(logger);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    logger.error(message);
+    reportReadiness(message);
+    throw new StartupError(message);
+  }
+  reportReadiness();
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info(`${signal} received: stopping`);
+    stop.abort(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onSignal);
+  try {
+    await options.run(resource, logger, stop.signal);
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
+}

@@ -1,0 +1,79 @@
+// The manual page's example agent, as a plain module: answer each request with a chosen
+// outcome after a wait. 0 = success, 1 = "timeout" (success, but only after the kernel's limit,
+// so the kernel has already failed the transaction), 2 = failure.
+import { setTimeout as delay } from 'node:timers/promises';
+import { opName, type VssOp } from '../protocol/hv-vss.ts';
+import type { AnswerReceipt, VssRequest } from '../native/vss-device.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Clock } from '../util/clock.ts';
+
+export const OUTCOMES = { success: 0, timeout: 1, failure: 2 } as const;
+export type Outcome = (typeof OUTCOMES)[keyof typeof OUTCOMES];
+export const OUTCOME_NAMES: Record<Outcome, string> = { 0: 'success', 1: 'timeout', 2: 'failure' };
+
+/** What the simulator needs from a device (VssDevice has it). */
+export interface RequestChannel {
+  readonly path: string;
+  readonly kernelTimeoutMs: number;
+  nextRequest(): Promise<VssRequest | null>;
+  answer(request: VssRequest, status: 'success' | 'fail'): AnswerReceipt;
+}
+
+export interface SimulatorOptions {
+  readonly outcomes: Readonly<Record<VssOp, Outcome>>;
+  /** Wait before each answer (the example's 2 s). */
+  readonly waitMs: number;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Aborting stops the simulator between requests or during a wait (without answering). */
+  readonly signal?: AbortSignal;
+}
+
+export function parseOutcome(flag: string, value: string): Outcome {
+  if (value === '0' || value === '1' || value === '2') return Number(value) as Outcome;
+  throw new Error(
+    `-${flag} takes 0 (success), 1 (timeout: answer after the kernel's limit) or 2 (failure); got ${JSON.stringify(value)}`,
+  );
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(3)} s`;
+}
+
+/** Runs until the channel closes (nextRequest resolves null) or the signal aborts. */
+export async function runSimulator(device: RequestChannel, options: SimulatorOptions): Promise<void> {
+  const { clock, log, signal } = options;
+  for (;;) {
+    const request = await device.nextRequest();
+    if (!request || signal?.aborted) return;
+    const name = opName(request.opt);
+    log.info(`received ${name} (msgid ${request.msgidText})`);
+    if (request.malformed) log.warn(`malformed ${name} request (msgid ${request.msgidText}): ${request.malformed}; answering anyway`);
+    let status: 'success' | 'fail';
+    if (request.op === undefined) {
+      log.error(`illegal operation ${request.opt} (msgid ${request.msgidText}): answering failure`);
+      status = 'fail';
+    } else {
+      const outcome = options.outcomes[request.op];
+      let until = request.readAt + options.waitMs;
+      // Timeout: keep waiting until --wait past the kernel's limit, counted from the read.
+      if (outcome === OUTCOMES.timeout) until += device.kernelTimeoutMs;
+      log.debug(`simulating ${OUTCOME_NAMES[outcome]} for ${name}: answering in ${seconds(until - clock.now())}`);
+      try {
+        await delay(Math.max(0, until - clock.now()), undefined, signal ? { signal } : {});
+      } catch (err) {
+        if (signal?.aborted) return;
+        throw err;
+      }
+      status = outcome === OUTCOMES.failure ? 'fail' : 'success';
+      log.info(`${name} ${OUTCOME_NAMES[outcome]} simulation`);
+    }
+    const receipt = device.answer(request, status);
+    const message = `sent ${status} for ${name} (msgid ${request.msgidText}) ${seconds(receipt.elapsedMs)} after reading it`;
+    if (receipt.late) {
+      log.warn(`${message}: LATE, past the kernel's ${seconds(device.kernelTimeoutMs)} limit, so the kernel ignored it`);
+    } else {
+      log.info(message);
+    }
+  }
+}
