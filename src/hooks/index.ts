@@ -1,0 +1,8 @@
+// The hooks subsystem: scan the hooks directory, run check/freeze/thaw sequences.
+export { scanHooks, securityProblems, formatMode, compareNames } from './hook-scan.ts';
+export { buildHookEnv, HOOK_PATH, NOTIFY_FD } from './hook-env.ts';
+export { runHook, hookBudget, ResidentHook, residentHooks, killAllResidents, HOOK_DEFAULTS, LEFTOVER_NOTE } from './hook-runner.ts';
+export type { RunHookOutcome, ReleaseOptions, ReleaseOutcome } from './hook-runner.ts';
+export { checkAll, freezeAll, thawAll, scanProblems } from './hook-sequence.ts';
+export type { FrozenHook, SequenceResult, FreezeResult } from './hook-sequence.ts';
+export type * from './types.ts';
