@@ -1,0 +1,160 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { LEFTOVER_NOTE, runHook } from '../../src/hooks/hook-runner.ts';
+import { systemClock } from '../../src/util/clock.ts';
+import { alive, collector, sandbox } from './fixtures.ts';
+
+test('argv, cwd and a minimal environment: nothing inherited', async (t) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  process.env.SECRET = '1';
+  t.after(() => delete process.env.SECRET);
+  const out = path.join(sb.base, 'seen');
+  const p = await sb.hook('10-env', `{ echo "argc=$#"; echo "argv0=$0"; echo "argv1=$1"; echo "pwd=$(pwd)"; env | sort; } > '${out}'`);
+
+  const { result } = await runHook({ name: '10-env', path: p }, { op: 'check', reason: 'host', msgid: '42', deadline: systemClock.now() + 20_000 });
+  assert.equal(result.ok, true, JSON.stringify(result));
+  const lines = (await readFile(out, 'utf8')).split('\n').filter((l) => l !== '');
+  assert.deepEqual(lines.slice(0, 4), ['argc=1', `argv0=${p}`, 'argv1=check', 'pwd=/']);
+  const env = new Map(lines.slice(4).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  env.delete('PWD'); // set by the shell itself
+  const deadline = Number(env.get('HVVSS_DEADLINE'));
+  assert.ok(deadline === 19 || deadline === 20, `HVVSS_DEADLINE=${env.get('HVVSS_DEADLINE')}`);
+  env.delete('HVVSS_DEADLINE');
+  assert.deepEqual(Object.fromEntries(env), {
+    PATH: '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin',
+    HOME: '/',
+    LANG: 'C',
+    HVVSS_OP: 'check',
+    HVVSS_REASON: 'host',
+    HVVSS_MSGID: '42',
+    HVVSS_HOOK: '10-env',
+  });
+  assert.equal(env.has('SECRET'), false);
+});
+
+test('freeze gets HVVSS_NOTIFY_FD=3 and a pipe as stdin; check and thaw get /dev/null', async (t) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  const p = await sb.hook('10-fd', `echo "$1 stdin=$(readlink /proc/$$/fd/0) notify=\${HVVSS_NOTIFY_FD:-none} msgid=[$HVVSS_MSGID]" >> '${sb.log}'`);
+  for (const op of ['check', 'freeze', 'thaw'] as const) {
+    const { result } = await runHook({ name: '10-fd', path: p }, { op, reason: 'manual' });
+    assert.equal(result.ok, true);
+  }
+  const log = await sb.readLog();
+  assert.equal(log[0], 'check stdin=/dev/null notify=none msgid=[]');
+  // libuv makes its "pipes" with socketpair(2) on Linux.
+  assert.match(log[1] ?? '', /^freeze stdin=(pipe|socket):\[\d+\] notify=3 msgid=\[\]$/);
+  assert.equal(log[2], 'thaw stdin=/dev/null notify=none msgid=[]');
+});
+
+test('output lines reach the log callback with the hook name and stream', async (t) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  const p = await sb.hook('10-talk', `echo hello; echo oops >&2; printf 'a\\r\\nb\\n'; printf 'no newline'; exit 3`);
+  const c = collector();
+  const { result } = await runHook({ name: '10-talk', path: p }, { op: 'check', reason: 'manual', onLog: c.onLog });
+  assert.equal(result.ok, false);
+  assert.equal(result.exitCode, 3);
+  assert.equal(result.signal, null);
+  assert.equal(result.timedOut, false);
+  assert.equal(result.error, 'exited with code 3');
+  assert.equal(result.hook, '10-talk');
+  assert.equal(result.op, 'check');
+  assert.ok(!Number.isNaN(Date.parse(result.startedAt)));
+  assert.deepEqual(JSON.parse(JSON.stringify(result)), result, 'plain JSON-able data');
+  const got = c.lines.filter((l) => l.stream !== 'runner');
+  assert.deepEqual(
+    got.filter((l) => l.stream === 'stdout').map((l) => l.line),
+    ['hello', 'a', 'b', 'no newline'],
+  );
+  assert.deepEqual(got.filter((l) => l.stream === 'stderr'), [{ hook: '10-talk', op: 'check', stream: 'stderr', line: 'oops' }]);
+  assert.ok(got.every((l) => l.hook === '10-talk' && l.op === 'check'));
+});
+
+test('a hook that cannot be executed is a failed result, not a throw', async (t) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  const { result, started } = await runHook({ name: 'ghost', path: path.join(sb.hooks, 'ghost') }, { op: 'check', reason: 'manual' });
+  assert.equal(started, true);
+  assert.equal(result.ok, false);
+  assert.match(result.error ?? '', /cannot run/);
+});
+
+test('a hanging hook is killed at its timeout, with its whole process group', async (t) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  const pidFile = path.join(sb.base, 'pid');
+  const p = await sb.hook('10-hang', `echo $$ > '${pidFile}'; sleep 30`);
+  const c = collector();
+  const { result } = await runHook({ name: '10-hang', path: p }, { op: 'freeze', reason: 'host', hookTimeoutMs: 300, killGraceMs: 200, onLog: c.onLog });
+  const pid = Number(await readFile(pidFile, 'utf8'));
+  sb.groups.push(pid);
+  assert.equal(result.ok, false);
+  assert.equal(result.timedOut, true);
+  assert.equal(result.signal, 'SIGTERM');
+  assert.equal(result.error, 'timed out after 300 ms');
+  assert.equal(alive(pid), false);
+  assert.ok(c.lines.some((l) => l.stream === 'runner' && /timed out/.test(l.line)));
+});
+
+test('the budget is cut by the request deadline minus the kill grace', async (t) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  const p = await sb.hook('10-hang', 'exec sleep 30');
+  const deadline = systemClock.now() + 1_300; // 1300 - 1000 grace = 300 ms for the hook
+  const { result } = await runHook({ name: '10-hang', path: p }, { op: 'check', reason: 'host', deadline, hookTimeoutMs: 30_000, killGraceMs: 1_000 });
+  assert.equal(result.timedOut, true);
+  assert.equal(result.signal, 'SIGTERM');
+
+  const late = await runHook({ name: '10-hang', path: p }, { op: 'freeze', reason: 'host', deadline: systemClock.now() + 500, killGraceMs: 1_000 });
+  assert.equal(late.started, false, 'no time left: not started');
+  assert.equal(late.result.ok, false);
+});
+
+test('a hook that ignores SIGTERM is SIGKILLed after the grace', async (t) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  const pidFile = path.join(sb.base, 'pid');
+  const p = await sb.hook('10-stubborn', `trap '' TERM; echo $$ > '${pidFile}'; while :; do sleep 1; done`);
+  const c = collector();
+  const { result } = await runHook({ name: '10-stubborn', path: p }, { op: 'check', reason: 'host', hookTimeoutMs: 300, killGraceMs: 200, onLog: c.onLog });
+  sb.groups.push(Number(await readFile(pidFile, 'utf8')));
+  assert.equal(result.timedOut, true);
+  assert.equal(result.signal, 'SIGKILL');
+  assert.equal(result.ok, false);
+  assert.ok(c.lines.some((l) => l.stream === 'runner' && /SIGKILL/.test(l.line)));
+});
+
+test('a background child holding stdout does not stall the runner', async (t) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  const pidFile = path.join(sb.base, 'pid');
+  // The default hook timeout (30 s) is far away: completing at all proves the runner did not wait for `sleep`.
+  const p = await sb.hook('10-bg', `echo $$ > '${pidFile}'; sleep 30 & echo started`);
+  const c = collector();
+  const { result } = await runHook({ name: '10-bg', path: p }, { op: 'thaw', reason: 'host', onLog: c.onLog });
+  sb.groups.push(Number(await readFile(pidFile, 'utf8'))); // kill the leftover `sleep` at cleanup
+  assert.equal(result.ok, true);
+  assert.equal(result.exitCode, 0);
+  assert.equal(result.timedOut, false);
+  assert.equal(result.note, LEFTOVER_NOTE);
+  assert.ok(c.lines.some((l) => l.stream === 'stdout' && l.line === 'started'));
+  assert.ok(c.lines.some((l) => l.stream === 'runner' && l.line === LEFTOVER_NOTE && l.hook === '10-bg'));
+});
+
+test('abort signal terminates a running check', async (t) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  const p = await sb.hook('10-hang', `echo up; exec sleep 30`);
+  const ac = new AbortController();
+  const { result } = await runHook(
+    { name: '10-hang', path: p },
+    { op: 'check', reason: 'host', killGraceMs: 200, signal: ac.signal, onLog: (l) => l.line === 'up' && ac.abort() },
+  );
+  assert.equal(result.ok, false);
+  assert.equal(result.error, 'aborted');
+  assert.equal(result.signal, 'SIGTERM');
+});
