@@ -252,6 +252,8 @@ export interface ReleaseOptions {
   /** How long the process gets to exit after stdin EOF before SIGTERM. */
   timeoutMs: number;
   killGraceMs?: number;
+  /** Where release notes go; defaults to the logger the freeze ran with. */
+  onLog?: HookLogFn;
 }
 
 export interface ReleaseOutcome {
@@ -309,6 +311,7 @@ export class ResidentHook {
   async release(options: ReleaseOptions): Promise<ReleaseOutcome> {
     const clock = options.clock ?? systemClock;
     const grace = options.killGraceMs ?? HOOK_DEFAULTS.killGraceMs;
+    const onLog = options.onLog ?? this.#onLog;
     const proc = this.#proc;
     if (proc.exited && !this.#releasing) {
       const info = await proc.done;
@@ -322,13 +325,13 @@ export class ResidentHook {
     let how: ReleaseOutcome['how'] = 'exited';
     if (first === 'timeout') {
       how = 'killed';
-      safeLog(this.#onLog, this.hook, 'thaw', 'runner', `resident freeze process ${this.pid} did not exit within ${Math.round(options.timeoutMs)} ms of stdin EOF: sending SIGTERM to its process group`);
+      safeLog(onLog, this.hook, 'thaw', 'runner', `resident freeze process ${this.pid} did not exit within ${Math.round(options.timeoutMs)} ms of stdin EOF: sending SIGTERM to its process group`);
       proc.terminate(grace);
       const confirm = sleepOn(clock, grace + KILL_CONFIRM_MS);
       const r = await Promise.race([proc.exit, confirm.promise]);
       confirm.timer.cancel();
       if (r === 'timeout') {
-        safeLog(this.#onLog, this.hook, 'thaw', 'runner', `resident freeze process ${this.pid} survives SIGKILL; giving up on it`);
+        safeLog(onLog, this.hook, 'thaw', 'runner', `resident freeze process ${this.pid} survives SIGKILL; giving up on it`);
         return { how, exitCode: null, signal: null };
       }
     }

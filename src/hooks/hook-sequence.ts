@@ -99,7 +99,7 @@ export async function thawAll(frozen: readonly FrozenHook[], options: SequenceOp
     let brokenNote: string | undefined;
     if (f.resident) {
       const remaining = options.deadline === undefined ? Infinity : options.deadline - clock.now() - killGraceMs;
-      const outcome = await f.resident.release({ clock, killGraceMs, timeoutMs: Math.max(0, Math.min(releaseTimeoutMs, remaining)) });
+      const outcome = await f.resident.release({ clock, killGraceMs, onLog: options.onLog, timeoutMs: Math.max(0, Math.min(releaseTimeoutMs, remaining)) });
       release = outcome.how;
       const broken = f.resident.brokenFreeze;
       if (broken) {
