@@ -1,6 +1,6 @@
 // What `simulate` and `daemon` share as processes: foreground or detached, where logs go,
 // opening the device with an error that says what to do, and a clean stop on SIGTERM/SIGINT.
-import { AgentLogger, streamSink, syslogSink, type Logger } from '../log/logger.ts';
+import { AgentLogger, streamSink, syslogSink } from '../log/logger.ts';
 import { detach, isDetachedChild, reportReadiness } from './detach.ts';
 
 export interface AgentProcessOptions<Resource> {
@@ -11,9 +11,9 @@ export interface AgentProcessOptions<Resource> {
   /** Where foreground logs go: simulate prints to stdout, the daemon to stderr. */
   readonly stream: NodeJS.WritableStream;
   /** Acquires what the agent needs (opens the device). Throwing here fails start-up. */
-  readonly start: (log: Logger) => Resource | Promise<Resource>;
+  readonly start: (log: AgentLogger) => Resource | Promise<Resource>;
   /** Runs until done or until `signal` aborts (SIGTERM/SIGINT). */
-  readonly run: (resource: Resource, log: Logger, signal: AbortSignal) => Promise<void>;
+  readonly run: (resource: Resource, log: AgentLogger, signal: AbortSignal) => Promise<void>;
 }
 
 export class StartupError extends Error {}

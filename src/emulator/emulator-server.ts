@@ -1,0 +1,272 @@
+// The emulated hv_vss kernel as a running service: a FUSE mount holding hv_appvss_dev and
+// hv_fsvss_dev whose open/release/poll/ioctl drive a VssKernel, a stand-in fs daemon process,
+// and a control socket through which the "host" sends CHECK/FREEZE/THAW and watches events.
+//
+// Differences from FreeBSD that FUSE cannot avoid: the devices are regular files (not
+// character devices), the ioctl numbers are the Linux encodings, and release carries no pid.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { constants } from 'node:os';
+import { FuseServer, type FuseFileHandler } from './fuse/fuse-server.ts';
+import { VssKernel, type KernelEvent, type Side } from './vss-kernel.ts';
+import { decodeMessage, encodeMessage } from '../native/message.ts';
+import { ioctlRequest } from '../native/ioctl.ts';
+import { POLL } from '../native/platform.ts';
+import { IOCTL_GROUP, IOCTL_READ_NR, IOCTL_WRITE_NR, MESSAGE_SIZE, type VssOp } from '../protocol/hv-vss.ts';
+import { systemClock } from '../util/clock.ts';
+import type { FsDaemonMode } from './fs-daemon-standin.ts';
+
+// The kernel FUSE forwards Linux-encoded requests, whatever OS the agent was written for.
+const READ = ioctlRequest('linux', 'read', IOCTL_GROUP, IOCTL_READ_NR, MESSAGE_SIZE);
+const WRITE = ioctlRequest('linux', 'write', IOCTL_GROUP, IOCTL_WRITE_NR, MESSAGE_SIZE);
+
+export const DEVICE_FILES: Record<Side, string> = { app: 'hv_appvss_dev', fs: 'hv_fsvss_dev' };
+const SIDE_OF: Record<string, Side> = { hv_appvss_dev: 'app', hv_fsvss_dev: 'fs' };
+
+export interface EmulatorOptions {
+  /** State directory: the mount goes to DIR/dev, the control socket to DIR/control.sock. */
+  readonly dir: string;
+  readonly timeoutMs: number;
+  /** The stand-in fs daemon's behaviour, or 'none' to leave hv_fsvss_dev unregistered. */
+  readonly fsDaemon: FsDaemonMode | 'none';
+  readonly log?: (line: string) => void;
+}
+
+export interface EmulatorPaths {
+  readonly mountpoint: string;
+  readonly appDevice: string;
+  readonly fsDevice: string;
+  readonly control: string;
+}
+
+export function emulatorPaths(dir: string): EmulatorPaths {
+  const mountpoint = join(dir, 'dev');
+  return {
+    mountpoint,
+    appDevice: join(mountpoint, DEVICE_FILES.app),
+    fsDevice: join(mountpoint, DEVICE_FILES.fs),
+    control: join(dir, 'control.sock'),
+  };
+}
+
+type ControlRequest =
+  | { id: number; cmd: 'request'; op?: VssOp; opt?: number }
+  | { id: number; cmd: 'events' }
+  | { id: number; cmd: 'state' }
+  | { id: number; cmd: 'fs-daemon'; mode: FsDaemonMode | 'stop' }
+  | { id: number; cmd: 'subscribe' }
+  | { id: number; cmd: 'shutdown' };
+
+export class EmulatorServer {
+  readonly paths: EmulatorPaths;
+  readonly kernel: VssKernel;
+  readonly #options: EmulatorOptions;
+  readonly #events: Array<KernelEvent & { seq: number; at: number }> = [];
+  readonly #subscribers = new Set<Socket>();
+  readonly #pollWaiters: Record<Side, Set<bigint>> = { app: new Set(), fs: new Set() };
+  /** The fh of the registered opener per side (release of another fh is not an unregister). */
+  readonly #openFh: Record<Side, bigint | undefined> = { app: undefined, fs: undefined };
+  #nextFh = 1n;
+  #fuse: FuseServer | undefined;
+  #control: Server | undefined;
+  #fsDaemon: { child: ChildProcess; mode: FsDaemonMode } | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly #startedAt = systemClock.now();
+
+  constructor(options: EmulatorOptions) {
+    this.#options = options;
+    this.paths = emulatorPaths(options.dir);
+    this.kernel = new VssKernel({
+      clock: systemClock,
+      timeoutMs: options.timeoutMs,
+      onReadable: (side) => this.#wake(side),
+      onEvent: (event) => this.#record(event),
+    });
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.#options.dir, { recursive: true });
+    this.#fuse = await FuseServer.mount({
+      mountpoint: this.paths.mountpoint,
+      fsName: 'hvvss-emulator',
+      // As on FreeBSD: root:wheel 0640.
+      files: Object.values(DEVICE_FILES).map((name) => ({ name, mode: 0o640, uid: 0, gid: 0 })),
+      handler: this.#handler(),
+      onError: (err: unknown) => this.#say(`FUSE handler error: ${err instanceof Error ? err.stack : String(err)}`),
+    });
+    rmSync(this.paths.control, { force: true });
+    this.#control = createServer((socket) => this.#serve(socket));
+    this.#control.listen(this.paths.control);
+    await once(this.#control, 'listening');
+    if (this.#options.fsDaemon !== 'none') await this.startFsDaemon(this.#options.fsDaemon);
+  }
+
+  #say(line: string): void {
+    this.#options.log?.(line);
+  }
+
+  #handler(): FuseFileHandler {
+    return {
+      open: (file, ctx) => {
+        const side = SIDE_OF[file];
+        if (!side) return { errno: constants.errno.ENOENT };
+        // The real devices are root:wheel 0640 and are opened read-write: only root gets in.
+        if (ctx.uid !== 0) return { errno: constants.errno.EACCES };
+        if (this.kernel.open(side, ctx.pid) === 'EBUSY') return { errno: constants.errno.EBUSY };
+        const fh = this.#nextFh++;
+        this.#openFh[side] = fh;
+        return { fh };
+      },
+      release: (file, fh) => {
+        const side = SIDE_OF[file];
+        if (!side || this.#openFh[side] !== fh) return;
+        this.#openFh[side] = undefined;
+        this.#pollWaiters[side].clear();
+        this.kernel.release(side);
+      },
+      ioctl: (file, _ctx, cmd, input, outSize) => {
+        const side = SIDE_OF[file];
+        if (!side) return { errno: constants.errno.ENOTTY };
+        if (cmd === READ && outSize === MESSAGE_SIZE) {
+          return { result: 0, output: encodeMessage(this.kernel.read(side)) };
+        }
+        if (cmd === WRITE && input.length === MESSAGE_SIZE) {
+          this.kernel.write(side, decodeMessage(input));
+          // _IOW: nothing is copied back; the caller cannot learn whether the answer counted.
+          return { result: 0 };
+        }
+        this.#record({ kind: 'violation', side, what: `unknown ioctl request 0x${(cmd >>> 0).toString(16)}` });
+        return { errno: constants.errno.ENOTTY };
+      },
+      poll: (file, _ctx, _events, kh) => {
+        const side = SIDE_OF[file];
+        if (!side) return 0;
+        // The driver reports POLLIN only (never POLLRDNORM); Linux then filters by the asked bits.
+        if (this.kernel.readable(side)) return POLL.IN;
+        if (kh !== null) this.#pollWaiters[side].add(kh);
+        return 0;
+      },
+    };
+  }
+
+  #wake(side: Side): void {
+    const waiters = [...this.#pollWaiters[side]];
+    this.#pollWaiters[side].clear();
+    for (const kh of waiters) this.#fuse?.notifyPoll(kh);
+  }
+
+  #record(event: KernelEvent): void {
+    const entry = { ...event, seq: this.#events.length + 1, at: Math.round(systemClock.now() - this.#startedAt) };
+    this.#events.push(entry);
+    if (this.#events.length > 10_000) this.#events.splice(0, 1_000);
+    const line = JSON.stringify({ event: entry }) + '\n';
+    for (const socket of this.#subscribers) socket.write(line);
+    if (event.kind === 'stale-write') {
+      this.#say(`stale write on ${event.side} for msgid ${event.msgid}${event.lateByMs === undefined ? '' : `, ${event.lateByMs.toFixed(0)} ms after the timeout`}: ignored`);
+    } else if (event.kind === 'host-result') {
+      const r = event.result;
+      this.#say(`host ${r.op}: ${r.result} (${r.reason}${r.timedOutIn ? ` in ${r.timedOutIn}` : ''}) in ${r.totalMs.toFixed(1)} ms`);
+    } else if (event.kind === 'violation') {
+      this.#say(`PROTOCOL VIOLATION on ${event.side}: ${event.what}`);
+    }
+  }
+
+  /** (Re)starts the stand-in fs daemon and resolves once it has registered. */
+  async startFsDaemon(mode: FsDaemonMode): Promise<void> {
+    await this.stopFsDaemon();
+    const self = fileURLToPath(import.meta.url);
+    const script = join(self, '..', `fs-daemon-standin${extname(self)}`);
+    const child = spawn(process.execPath, [script, '--device', this.paths.fsDevice, '--mode', mode, '--kernel-timeout-ms', String(this.#options.timeoutMs)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.#fsDaemon = { child, mode };
+    const [line] = await Promise.race([
+      once(child.stdout!, 'data'),
+      once(child, 'exit').then(([code]) => {
+        throw new Error(`the stand-in fs daemon exited (${code}) before registering`);
+      }),
+    ]);
+    if (!String(line).startsWith('registered')) throw new Error(`stand-in fs daemon: unexpected output ${String(line)}`);
+  }
+
+  /** Stops the stand-in fs daemon: the kernel then fails every host request at once. */
+  async stopFsDaemon(): Promise<void> {
+    const daemon = this.#fsDaemon;
+    this.#fsDaemon = undefined;
+    if (!daemon || daemon.child.exitCode !== null || daemon.child.signalCode !== null) return;
+    const exited = once(daemon.child, 'exit');
+    daemon.child.kill('SIGKILL');
+    await exited;
+  }
+
+  #serve(socket: Socket): void {
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('error', () => this.#subscribers.delete(socket));
+    socket.on('close', () => this.#subscribers.delete(socket));
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (line.trim()) void this.#answer(socket, line);
+      }
+    });
+  }
+
+  async #answer(socket: Socket, line: string): Promise<void> {
+    let id = 0;
+    try {
+      const request = JSON.parse(line) as ControlRequest;
+      id = request.id;
+      const reply = (body: object) => socket.write(JSON.stringify({ id, ...body }) + '\n');
+      switch (request.cmd) {
+        case 'request': {
+          const what = request.op ?? (request.opt === undefined ? undefined : { opt: request.opt });
+          if (!what) throw new Error('request needs op or opt');
+          return void reply({ result: await this.kernel.hostRequest(what) });
+        }
+        case 'events':
+          return void reply({ events: this.#events });
+        case 'state':
+          return void reply({
+            app: this.kernel.registered('app'),
+            fs: this.kernel.registered('fs'),
+            fsDaemon: this.#fsDaemon ? { mode: this.#fsDaemon.mode, pid: this.#fsDaemon.child.pid } : null,
+            timeoutMs: this.kernel.timeoutMs,
+          });
+        case 'fs-daemon':
+          if (request.mode === 'stop') await this.stopFsDaemon();
+          else await this.startFsDaemon(request.mode);
+          return void reply({ ok: true });
+        case 'subscribe':
+          this.#subscribers.add(socket);
+          return void reply({ ok: true });
+        case 'shutdown':
+          reply({ ok: true });
+          return void this.stop().then(() => process.exit(0));
+        default:
+          throw new Error(`unknown command ${JSON.stringify((request as { cmd: unknown }).cmd)}`);
+      }
+    } catch (err) {
+      socket.write(JSON.stringify({ id, error: err instanceof Error ? err.message : String(err) }) + '\n');
+    }
+  }
+
+  /** Stops the fs daemon, closes the control socket and unmounts. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await this.stopFsDaemon();
+      for (const socket of this.#subscribers) socket.destroy();
+      this.#control?.close();
+      rmSync(this.paths.control, { force: true });
+      await this.#fuse?.unmount();
+    })();
+    return this.#stopping;
+  }
+}

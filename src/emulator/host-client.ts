@@ -1,0 +1,177 @@
+// The host side of the emulator, for tests and for the command line: send CHECK/FREEZE/THAW,
+// read the host-visible results and the kernel's event log (stale writes, opens, ...).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HostResult, KernelEvent } from './vss-kernel.ts';
+import type { FsDaemonMode } from './fs-daemon-standin.ts';
+import type { EmulatorPaths } from './emulator-server.ts';
+import type { VssOp } from '../protocol/hv-vss.ts';
+
+export type RecordedEvent = KernelEvent & { readonly seq: number; readonly at: number };
+
+export interface EmulatorState {
+  readonly app: boolean;
+  readonly fs: boolean;
+  readonly fsDaemon: { mode: FsDaemonMode; pid: number } | null;
+  readonly timeoutMs: number;
+}
+
+interface Pending {
+  resolve(value: Record<string, unknown>): void;
+  reject(err: Error): void;
+}
+
+export class EmulatorHost {
+  readonly #socket: Socket;
+  readonly #pending = new Map<number, Pending>();
+  readonly #listeners = new Set<(event: RecordedEvent) => void>();
+  #nextId = 1;
+  #subscribed: Promise<unknown> | undefined;
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) !== -1) {
+        const message = JSON.parse(buffered.slice(0, newline)) as Record<string, unknown>;
+        buffered = buffered.slice(newline + 1);
+        if ('event' in message) {
+          for (const listener of this.#listeners) listener(message.event as RecordedEvent);
+          continue;
+        }
+        const pending = this.#pending.get(message.id as number);
+        this.#pending.delete(message.id as number);
+        if (typeof message.error === 'string') pending?.reject(new Error(`emulator: ${message.error}`));
+        else pending?.resolve(message);
+      }
+    });
+    socket.on('close', () => {
+      for (const pending of this.#pending.values()) pending.reject(new Error('emulator control socket closed'));
+      this.#pending.clear();
+    });
+  }
+
+  static async connect(control: string): Promise<EmulatorHost> {
+    const socket = createConnection(control);
+    await once(socket, 'connect');
+    return new EmulatorHost(socket);
+  }
+
+  #call(body: object): Promise<Record<string, unknown>> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#socket.write(JSON.stringify({ id, ...body }) + '\n');
+    });
+  }
+
+  /** Sends one host request and resolves with what the host sees. */
+  async request(request: VssOp | { opt: number }): Promise<HostResult> {
+    const body = typeof request === 'string' ? { cmd: 'request', op: request } : { cmd: 'request', opt: request.opt };
+    return (await this.#call(body)).result as HostResult;
+  }
+
+  async events(): Promise<RecordedEvent[]> {
+    return (await this.#call({ cmd: 'events' })).events as RecordedEvent[];
+  }
+
+  async state(): Promise<EmulatorState> {
+    return (await this.#call({ cmd: 'state' })) as unknown as EmulatorState;
+  }
+
+  /** Restarts the stand-in fs daemon with another behaviour, or stops it ('stop'). */
+  async fsDaemon(mode: FsDaemonMode | 'stop'): Promise<void> {
+    await this.#call({ cmd: 'fs-daemon', mode });
+  }
+
+  /**
+   * Resolves with the first event (past or future) that matches, or rejects after timeoutMs.
+   * Tests wait on events with this instead of sleeping.
+   */
+  async waitForEvent(match: (event: RecordedEvent) => boolean, timeoutMs = 10_000): Promise<RecordedEvent> {
+    this.#subscribed ??= this.#call({ cmd: 'subscribe' });
+    let listener: ((event: RecordedEvent) => void) | undefined;
+    const future = new Promise<RecordedEvent>((resolve) => {
+      listener = (event) => match(event) && resolve(event);
+      this.#listeners.add(listener);
+    });
+    await this.#subscribed;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const past = (await this.events()).find(match);
+      if (past) return past;
+      return await Promise.race([
+        future,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no matching emulator event within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (listener) this.#listeners.delete(listener);
+    }
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+export interface RunningEmulator extends EmulatorPaths {
+  readonly dir: string;
+  readonly host: EmulatorHost;
+  readonly process: ChildProcess;
+  /** Shuts the emulator down (unmounts) and removes its directory. */
+  stop(): Promise<void>;
+}
+
+export interface StartEmulatorOptions {
+  readonly timeoutMs?: number;
+  readonly fsDaemon?: FsDaemonMode | 'none';
+  readonly dir?: string;
+  /** Where the emulator's log lines go (default: dropped). */
+  readonly stderr?: 'inherit' | 'ignore';
+}
+
+/** Starts the emulator in its own process and connects to it as the host. */
+export async function startEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'hvvss-emu-'));
+  const self = fileURLToPath(import.meta.url);
+  const main = join(self, '..', `main${extname(self)}`);
+  const args = [main, '--dir', dir, '--timeout-ms', String(options.timeoutMs ?? 15_000), '--fs-daemon', options.fsDaemon ?? 'success'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', options.stderr ?? 'ignore'] });
+  child.stdout!.setEncoding('utf8');
+  let output = '';
+  const paths = await new Promise<EmulatorPaths>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: string) => {
+      output += chunk;
+      const line = output.split('\n')[0];
+      if (output.includes('\n') && line) resolve(JSON.parse(line) as EmulatorPaths);
+    });
+    child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before it was ready`)));
+  });
+  const host = await EmulatorHost.connect(paths.control);
+  return {
+    ...paths,
+    dir,
+    host,
+    process: child,
+    async stop() {
+      host.close();
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
