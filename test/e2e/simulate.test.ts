@@ -1,0 +1,138 @@
+// hvvss simulate as a separate process against the emulated kernel, through the real
+// open/poll/ioctl path.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { flat, hvvss, hvvssRun, within } from '../support/process.ts';
+import type { HostResult } from '../../src/emulator/vss-kernel.ts';
+
+// A shortened kernel limit keeps the timeout cases quick; the rules are the same at 15 s.
+const KERNEL_TIMEOUT_S = 1;
+const WAIT_S = 0.05;
+
+let emu: RunningEmulator;
+before(async () => {
+  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
+});
+after(async () => {
+  await emu?.stop();
+});
+
+function simulate(extra: string[]) {
+  return hvvss(['simulate', '-n', '--device', emu.appDevice, '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--wait', String(WAIT_S), ...extra]);
+}
+
+async function registered(proc: ReturnType<typeof simulate>) {
+  await proc.waitForLine(/registered on /);
+}
+
+describe('every op x outcome gives the host result the kernel rules predict', () => {
+  const ops = ['check', 'freeze', 'thaw'] as const;
+  const cases: Array<[string, (op: (typeof ops)[number], r: HostResult) => void]> = [
+    ['0', (op, r) => {
+      assert.equal(r.result, 'success', `${op}: ${JSON.stringify(r)}`);
+      assert.deepEqual(r.stages.map((s) => s.side), op === 'thaw' ? ['fs', 'app'] : ['app', 'fs']);
+      assert.equal(r.flags, op === 'check' ? 5 : undefined);
+    }],
+    ['1', (op, r) => {
+      assert.equal(r.result, 'fail', `${op}: ${JSON.stringify(r)}`);
+      assert.equal(r.reason, 'timeout');
+      assert.equal(r.timedOutIn, 'app');
+      // Timed out at the kernel's limit, not before.
+      assert.ok(r.totalMs >= KERNEL_TIMEOUT_S * 1000, `${op} failed after ${r.totalMs} ms`);
+    }],
+    ['2', (op, r) => {
+      assert.equal(r.result, 'fail', `${op}: ${JSON.stringify(r)}`);
+      assert.equal(r.reason, 'app-failed');
+      assert.ok(r.totalMs < KERNEL_TIMEOUT_S * 1000);
+    }],
+  ];
+  for (const [outcome, expect] of cases) {
+    test(`-c ${outcome} -f ${outcome} -t ${outcome}`, async () => {
+      const proc = simulate(['-c', outcome, '-f', outcome, '-t', outcome]);
+      try {
+        await registered(proc);
+        for (const op of ops) {
+          const result = await emu.host.request(op);
+          expect(op, result);
+          if (outcome === '1') {
+            // The late answer reaches the kernel after the timeout: ignored, and visible as stale.
+            const stale = await emu.host.waitForEvent((e) => e.kind === 'stale-write' && e.msgid === result.msgid);
+            assert.equal(stale.kind === 'stale-write' && stale.side, 'app');
+            await proc.waitForLine(new RegExp(`sent success for ${op} \\(msgid ${result.msgid}\\).*LATE`));
+          } else {
+            await proc.waitForLine(new RegExp(`sent ${outcome === '0' ? 'success' : 'fail'} for ${op} \\(msgid ${result.msgid}\\)`));
+          }
+        }
+      } finally {
+        const exit = await proc.stop();
+        assert.equal(exit.code, 0, proc.output);
+      }
+    });
+  }
+});
+
+test('a second agent gets a clear "busy" error and the first keeps working', async () => {
+  const first = simulate([]);
+  try {
+    await registered(first);
+    const second = await hvvssRun(['simulate', '-n', '--device', emu.appDevice]);
+    assert.equal(second.code, 1);
+    assert.match(flat(second.output), /is busy: another application agent has it open/);
+    assert.equal((await emu.host.request('check')).result, 'success');
+  } finally {
+    await first.stop();
+  }
+});
+
+test('a missing device is explained, in the foreground and when detaching', async () => {
+  for (const extra of [['-n'], []]) {
+    const run = await hvvssRun(['simulate', ...extra, '--device', `${emu.dir}/no-such-device`]);
+    assert.equal(run.code, 1, run.output);
+    assert.match(flat(run.output), /no-such-device does not exist: the hv_vss\(4\) driver is not present/);
+  }
+});
+
+test('a non-root agent is told to run as root', async () => {
+  const run = await hvvssRun(['simulate', '-n', '--device', emu.appDevice], { uid: 65534, gid: 65534 });
+  assert.equal(run.code, 1, run.output);
+  assert.match(flat(run.output), /permission denied opening .*: .*Run hvvss as root/);
+});
+
+test('without -n it detaches, registers, and the parent returns at once', async () => {
+  const run = await hvvssRun(['simulate', '--device', emu.appDevice, '--wait', '0']);
+  assert.equal(run.code, 0, run.output);
+  const pid = Number(/as pid (\d+)/.exec(run.output)?.[1]);
+  assert.ok(pid > 0, run.output);
+  try {
+    assert.equal((await emu.host.request('freeze')).result, 'success');
+  } finally {
+    process.kill(pid, 'SIGTERM');
+    await emu.host.waitForEvent((e) => e.kind === 'release' && e.side === 'app' && e.seq > 0);
+  }
+  // Unregistered on SIGTERM: the device can be opened again.
+  const again = simulate([]);
+  await within(registered(again), 10_000, 'a new agent to register');
+  await again.stop();
+});
+
+test('wrong flag values are refused with a clear message', async () => {
+  const run = await hvvssRun(['simulate', '-f', '7']);
+  assert.notEqual(run.code, 0);
+  assert.match(flat(run.stderr), /-f takes 0 \(success\), 1 \(timeout: answer after the kernel's limit\) or 2 \(failure\); got "7"/);
+  const wait = await hvvssRun(['simulate', '--wait', 'soon']);
+  assert.notEqual(wait.code, 0);
+  assert.match(flat(wait.stderr), /--wait takes a number of seconds/);
+});
+
+test('-h prints the usage and exits 0; --help lists the commands', async () => {
+  const usage = await hvvssRun(['simulate', '-h']);
+  assert.equal(usage.code, 0);
+  for (const flag of ['-c, --check=0|1|2', '-f, --freeze=0|1|2', '-t, --thaw=0|1|2', '-d, --debug', '-n, --foreground', '--wait=SECONDS', '--device=PATH']) {
+    assert.ok(usage.stdout.includes(flag), `usage lacks ${flag}:\n${usage.stdout}`);
+  }
+  const help = await hvvssRun(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /simulate\s+Answer the host's VSS requests/);
+  assert.match(help.stdout, /daemon\s+Register as the application VSS agent/);
+});
