@@ -2,7 +2,7 @@
 // Every call that can fail goes through `check`, which reads errno immediately after the call
 // (koffi keeps it per thread; any later JS work could overwrite it) and throws a SyscallError.
 import koffi from 'koffi';
-import { platformFacts } from './platform.ts';
+import { ERRNO, platformFacts } from './platform.ts';
 import { SyscallError } from './errors.ts';
 
 export const facts = platformFacts();
@@ -27,6 +27,7 @@ const c = {
   openlog: lib.func('void openlog(const void *ident, int option, int facility)'),
   syslog: lib.func('void syslog(int priority, const char *format, const char *message)'),
   getuid: lib.func('uint32_t getuid()'),
+  flock: lib.func('int flock(int fd, int operation)'),
 };
 
 /** Linux-only calls for the FUSE-based emulator. */
@@ -99,6 +100,16 @@ export function pollAsync(fds: Buffer, timeoutMs: number): Promise<PollResult> {
       resolve({ ready, errno: ready === -1 ? koffi.errno() : 0 });
     });
   });
+}
+
+export const LOCK = { EX: 2, NB: 4, UN: 8 } as const;
+
+/** flock(2) with LOCK_NB: false when another open file holds the lock (EWOULDBLOCK). */
+export function tryLock(fd: number, path?: string): boolean {
+  if (c.flock(fd, LOCK.EX | LOCK.NB) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === ERRNO.EWOULDBLOCK || errno === ERRNO.EAGAIN) return false;
+  fail('flock', errno, path);
 }
 
 export function getuid(): number {

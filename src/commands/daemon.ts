@@ -1,0 +1,129 @@
+import { Command, Flags } from '@oclif/core';
+import { runAgentProcess, StartupError } from '../cli/agent-process.ts';
+import { deviceFlag, kernelTimeoutFlag, positiveSeconds } from '../cli/flags.ts';
+import { VssDevice } from '../native/vss-device.ts';
+import { systemClock } from '../util/clock.ts';
+import { defaultPaths, journalIn, pidfileIn, socketIn } from '../daemon/paths.ts';
+import { Pidfile } from '../daemon/pidfile.ts';
+import { FreezeJournal } from '../daemon/freeze-journal.ts';
+import { createHookEngine } from '../daemon/hook-engine.ts';
+import { VssAgent } from '../daemon/vss-agent.ts';
+import { StatusServer } from '../daemon/status-server.ts';
+
+const paths = defaultPaths();
+
+const seconds = (summary: string, defaultValue: number, env?: string) =>
+  Flags.custom<number>({
+    summary,
+    default: defaultValue,
+    helpValue: 'SECONDS',
+    ...(env ? { env } : {}),
+    parse: async (input, _ctx, opts) => positiveSeconds(`--${opts.name}`, input),
+  })();
+
+export default class Daemon extends Command {
+  static override summary = 'Register as the application VSS agent and run the hooks on every host request.';
+
+  static override description = `Opens the application VSS device and, for each CHECK, FREEZE and THAW the Hyper-V host sends, runs the executable scripts in the hooks directory (check and freeze in name order, thaw in reverse), answering the kernel before its 15 s limit.
+
+Whatever it freezes it thaws: after a failed freeze (rollback), when an answer could only go out too late, when no THAW arrives within --max-frozen (watchdog), on SIGTERM or SIGINT, and, after a crash, at the next start (from the freeze journal) before registering again.
+
+Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the parent exits non-zero with the reason if the daemon could not start.`;
+
+  static override examples = [
+    { description: 'Run in the foreground with debug output:', command: '<%= config.bin %> <%= command.id %> -n -d' },
+    { description: 'Use another hooks directory and a 30 s freeze window:', command: '<%= config.bin %> <%= command.id %> --hooks-dir /opt/hooks --max-frozen 30' },
+  ];
+
+  static override flags = {
+    foreground: Flags.boolean({ char: 'n', summary: 'Stay in the foreground and log to standard error.' }),
+    debug: Flags.boolean({ char: 'd', summary: 'Log debug lines too.' }),
+    device: deviceFlag,
+    'hooks-dir': Flags.string({ summary: 'Directory of hook scripts.', env: 'HVVSS_HOOKS_DIR', default: paths.hooksDir, helpValue: 'DIR' }),
+    timeout: seconds('Answer every request within this long after reading it; must leave the fs daemon time inside the kernel limit.', 10),
+    'hook-timeout': seconds('Limit for one hook invocation (SIGTERM to its process group, SIGKILL after --kill-grace).', 8),
+    'kill-grace': seconds('Time between SIGTERM and SIGKILL for a hook past its time.', 1),
+    'max-frozen': seconds('Thaw by itself when no THAW arrives within this long after a freeze (watchdog).', 60),
+    pidfile: Flags.string({ summary: 'Pidfile, locked while the daemon runs.', default: pidfileIn(paths.runDir), helpValue: 'PATH' }),
+    socket: Flags.string({ summary: 'Root-only status socket read by "hvvss status".', env: 'HVVSS_SOCKET', default: socketIn(paths.runDir), helpValue: 'PATH' }),
+    'state-dir': Flags.string({ summary: 'Directory of the freeze journal.', env: 'HVVSS_STATE_DIR', default: paths.stateDir, helpValue: 'DIR' }),
+    'kernel-timeout': kernelTimeoutFlag,
+    help: Flags.help({ char: 'h' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Daemon);
+    const kernelTimeoutMs = flags['kernel-timeout'] * 1000;
+    const requestTimeoutMs = flags.timeout * 1000;
+    if (requestTimeoutMs >= kernelTimeoutMs) {
+      this.error(
+        `--timeout ${flags.timeout} must be below the kernel's limit of ${flags['kernel-timeout']} s (which also covers hv_vss_daemon's file system freeze); the default is 10`,
+        { exit: 2 },
+      );
+    }
+    const startedAt = new Date();
+    try {
+      await runAgentProcess({
+        name: 'hvvss daemon',
+        foreground: flags.foreground,
+        debug: flags.debug,
+        facility: 'daemon',
+        stream: process.stderr,
+        start: async (log) => {
+          const logger = log;
+          logger.info(`hvvss daemon starting; pid ${process.pid}`);
+          const pidfile = Pidfile.acquire(flags.pidfile);
+          try {
+            const journal = new FreezeJournal(journalIn(flags['state-dir']));
+            const hooks = createHookEngine({
+              dir: flags['hooks-dir'],
+              trustedUids: [...new Set([0, process.getuid?.() ?? 0])],
+              hookTimeoutMs: flags['hook-timeout'] * 1000,
+              killGraceMs: flags['kill-grace'] * 1000,
+              clock: systemClock,
+              log: logger,
+            });
+            const agent = new VssAgent({ hooks, journal, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
+            await agent.recover(await journal.read());
+            const device = VssDevice.open(flags.device, {
+              kernelTimeoutMs,
+              onEvent: (event) => {
+                if (event.kind === 'expired-read') logger.warn(`request ${event.msgidText} had already timed out in the kernel when read: skipped`);
+                else logger.debug(`poll interrupted (${event.code}): polling again`);
+              },
+            });
+            const status = await StatusServer.listen(flags.socket, () => ({
+              pid: process.pid,
+              startedAt: startedAt.toISOString(),
+              uptimeMs: Date.now() - startedAt.getTime(),
+              device: flags.device,
+              registered: true,
+              hooksDir: flags['hooks-dir'],
+              settings: { kernelTimeoutMs, requestTimeoutMs, hookTimeoutMs: flags['hook-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 },
+              ...agent.status(),
+            }));
+            return { agent, device, pidfile, status };
+          } catch (err) {
+            pidfile.release();
+            throw err;
+          }
+        },
+        run: async ({ agent, device, pidfile, status }, log, signal) => {
+          signal.addEventListener('abort', () => void device.close(), { once: true });
+          try {
+            await agent.run(device);
+          } finally {
+            await device.close();
+            await agent.shutdown();
+            status.close();
+            pidfile.release();
+            log.info('unregistered; exiting');
+          }
+        },
+      });
+    } catch (err) {
+      if (err instanceof StartupError) this.error(err.message, { exit: 1 });
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+// The hooks engine configured once (directory, timeouts, logging) behind a small interface, so
+// the agent's logic can be tested with a fake and the daemon and manual commands share it.
+import { checkAll, freezeAll, scanHooks, thawAll } from '../hooks/index.ts';
+import type { BrokenFreezeEvent, FreezeResult, FrozenHook, HookLogLine, HookReason, HookResult, ScanResult, SequenceResult } from '../hooks/index.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../log/logger.ts';
+
+export interface RunContext {
+  readonly reason: HookReason;
+  readonly msgid?: string;
+  /** Absolute deadline on the clock; absent for thaws outside a host request (each hook gets its timeout). */
+  readonly deadline?: number;
+  readonly onBrokenFreeze?: (event: BrokenFreezeEvent) => void;
+}
+
+export interface HookEngine {
+  readonly dir: string;
+  scan(): Promise<ScanResult>;
+  check(scan: ScanResult, context: RunContext): Promise<SequenceResult>;
+  freeze(scan: ScanResult, context: RunContext): Promise<FreezeResult>;
+  thaw(frozen: readonly FrozenHook[], context: RunContext): Promise<SequenceResult>;
+}
+
+export interface HookEngineSettings {
+  readonly dir: string;
+  readonly trustedUids: readonly number[];
+  readonly hookTimeoutMs: number;
+  readonly killGraceMs: number;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+export function describeResult(result: HookResult): string {
+  const how = result.timedOut
+    ? 'timed out'
+    : result.signal
+      ? `killed by ${result.signal}`
+      : result.exitCode === null
+        ? 'did not run'
+        : `exit ${result.exitCode}`;
+  const extra = [result.resident ? 'resident' : '', result.brokenFreeze ? 'BROKEN FREEZE' : '', result.error ?? '', result.note ?? '']
+    .filter(Boolean)
+    .join('; ');
+  return `hook ${result.hook} ${result.op} (${result.reason}): ${result.ok ? 'ok' : 'FAILED'}, ${how}, ${Math.round(result.durationMs)} ms${extra ? ` (${extra})` : ''}`;
+}
+
+export function logHookLine(log: Logger, line: HookLogLine): void {
+  if (line.stream === 'runner') log.warn(`[${line.hook}] ${line.line}`);
+  else log.info(`[${line.hook}] ${line.line}`);
+}
+
+export function createHookEngine(settings: HookEngineSettings): HookEngine {
+  const { log } = settings;
+  const common = {
+    clock: settings.clock,
+    hookTimeoutMs: settings.hookTimeoutMs,
+    killGraceMs: settings.killGraceMs,
+    onLog: (line: HookLogLine) => logHookLine(log, line),
+  };
+  const options = (context: RunContext) => ({
+    ...common,
+    reason: context.reason,
+    ...(context.msgid === undefined ? {} : { msgid: context.msgid }),
+    ...(context.deadline === undefined ? {} : { deadline: context.deadline }),
+  });
+  const report = <T extends SequenceResult>(result: T): T => {
+    for (const r of result.results) (r.ok ? log.info : log.error).call(log, describeResult(r));
+    for (const problem of result.problems) log.error(problem);
+    return result;
+  };
+  return {
+    dir: settings.dir,
+    async scan() {
+      const scan = await scanHooks(settings.dir, { trustedUids: [...settings.trustedUids] });
+      if (scan.problem) log.error(`hooks directory: ${scan.problem.message}`);
+      for (const entry of scan.entries) {
+        if (entry.verdict === 'skipped') log.debug(`hook ${entry.name} skipped: ${entry.why}`);
+        if (entry.verdict === 'refused') log.error(`hook ${entry.name} REFUSED: ${entry.why}`);
+      }
+      return scan;
+    },
+    check: async (scan, context) => report(await checkAll(scan, options(context))),
+    freeze: async (scan, context) =>
+      report(await freezeAll(scan, { ...options(context), ...(context.onBrokenFreeze ? { onBrokenFreeze: context.onBrokenFreeze } : {}) })),
+    thaw: async (frozen, context) => report(await thawAll(frozen, options(context))),
+  };
+}

@@ -1,0 +1,57 @@
+// One daemon at a time: a pidfile held with flock(2), like FreeBSD's pidfile(3). The lock lives
+// as long as the open descriptor, so a crashed daemon never leaves a stale lock behind, and the
+// descriptor is close-on-exec so hooks (even resident ones) never inherit it.
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { tryLock } from '../native/libc.ts';
+
+export class PidfileBusyError extends Error {
+  readonly holder: number | undefined;
+
+  constructor(path: string, holder: number | undefined) {
+    super(
+      holder
+        ? `another hvvss daemon (pid ${holder}) is running: it holds ${path}. Stop it first ("service hvvss stop" or "kill ${holder}").`
+        : `another hvvss daemon holds ${path}. Stop it first ("service hvvss stop").`,
+    );
+    this.name = 'PidfileBusyError';
+    this.holder = holder;
+  }
+}
+
+export class Pidfile {
+  readonly path: string;
+  readonly #fd: number;
+
+  private constructor(path: string, fd: number) {
+    this.path = path;
+    this.#fd = fd;
+  }
+
+  /** Locks the pidfile and writes our pid into it; throws PidfileBusyError naming the holder. */
+  static acquire(path: string): Pidfile {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    // libuv opens every file close-on-exec.
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+    try {
+      if (!tryLock(fd, path)) {
+        const holder = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+        throw new PidfileBusyError(path, Number.isFinite(holder) && holder > 0 ? holder : undefined);
+      }
+      ftruncateSync(fd, 0);
+      writeSync(fd, `${process.pid}\n`, 0);
+      return new Pidfile(path, fd);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  release(): void {
+    try {
+      unlinkSync(this.path);
+    } finally {
+      closeSync(this.#fd);
+    }
+  }
+}

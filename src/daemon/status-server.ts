@@ -1,0 +1,41 @@
+// The daemon's state for `hvvss status`, served on a root-only Unix socket: one JSON document
+// per connection. Nothing touches the disk, so it works while file systems are frozen.
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:net';
+import { dirname } from 'node:path';
+
+export class StatusServer {
+  readonly path: string;
+  readonly #server: Server;
+
+  private constructor(path: string, server: Server) {
+    this.path = path;
+    this.#server = server;
+  }
+
+  static async listen(path: string, snapshot: () => object): Promise<StatusServer> {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    // The daemon holds the pidfile lock, so a socket file left here is a dead daemon's.
+    rmSync(path, { force: true });
+    const server = createServer((socket) => {
+      socket.on('error', () => socket.destroy());
+      socket.end(JSON.stringify(snapshot(), null, 2) + '\n');
+    });
+    const oldMask = process.umask(0o177);
+    try {
+      server.listen(path);
+      await once(server, 'listening');
+    } finally {
+      process.umask(oldMask);
+    }
+    chmodSync(path, 0o600);
+    server.unref();
+    return new StatusServer(path, server);
+  }
+
+  close(): void {
+    this.#server.close();
+    rmSync(this.path, { force: true });
+  }
+}

@@ -1,0 +1,326 @@
+// VssAgent: the daemon's logic, with no oclif and no syscalls of its own. It reads requests from
+// a device, runs the hooks engine, answers inside the kernel's limit, and guarantees that
+// whatever it froze gets thawed: on failure (rollback), on a late answer, when the host never
+// sends THAW (watchdog), after a crash (recovery from the journal) and on shutdown.
+import { opName } from '../protocol/hv-vss.ts';
+import type { AnswerReceipt, VssRequest } from '../native/vss-device.ts';
+import type { AgentLogger } from '../log/logger.ts';
+import type { Clock, Timer } from '../util/clock.ts';
+import type { FrozenHook, HookReason, HookResult, SequenceResult } from '../hooks/index.ts';
+import type { FreezeJournal, FrozenRecord } from './freeze-journal.ts';
+import type { HookEngine } from './hook-engine.ts';
+
+export interface RequestDevice {
+  readonly path: string;
+  readonly kernelTimeoutMs: number;
+  nextRequest(): Promise<VssRequest | null>;
+  answer(request: VssRequest, status: 'success' | 'fail'): AnswerReceipt;
+}
+
+export interface AgentSettings {
+  /** The agent answers every request within this long after reading it (< the kernel's limit). */
+  readonly requestTimeoutMs: number;
+  /** After a successful freeze, thaw by itself if no THAW arrives within this long. */
+  readonly maxFrozenMs: number;
+}
+
+export type AgentPhase = 'starting' | 'idle' | 'checking' | 'freezing' | 'frozen' | 'thawing' | 'stopping';
+
+export interface TransactionRecord {
+  readonly op: string;
+  readonly msgid: string;
+  /** host for requests from the kernel; watchdog, recovery, shutdown, rollback for the agent's own thaws. */
+  readonly reason: HookReason;
+  readonly startedAt: string;
+  durationMs: number;
+  result: 'success' | 'fail';
+  answer?: { status: 'success' | 'fail'; elapsedMs: number; late: boolean };
+  hooks: HookResult[];
+  problems: string[];
+}
+
+export interface AgentStatus {
+  readonly phase: AgentPhase;
+  readonly current: { readonly op: string; readonly msgid: string; readonly since: string } | undefined;
+  readonly frozen: { readonly since: string; readonly msgid: string; readonly hooks: readonly string[]; readonly watchdogAt: string } | undefined;
+  readonly transactions: readonly TransactionRecord[];
+}
+
+interface FrozenState {
+  readonly hooks: readonly FrozenHook[];
+  readonly since: Date;
+  readonly msgid: string;
+  readonly watchdog: Timer;
+  readonly watchdogAt: Date;
+}
+
+const HISTORY = 20;
+
+export class VssAgent {
+  #device: RequestDevice | undefined;
+  readonly #hooks: HookEngine;
+  readonly #journal: FreezeJournal;
+  readonly #clock: Clock;
+  readonly #log: AgentLogger;
+  readonly #settings: AgentSettings;
+  #phase: AgentPhase = 'starting';
+  #current: AgentStatus['current'];
+  #frozen: FrozenState | undefined;
+  readonly #history: TransactionRecord[] = [];
+  /** Monotonic start of each transaction, for its duration. */
+  readonly #startedAt = new WeakMap<TransactionRecord, number>();
+  /** Every operation runs under this chain: requests, watchdog and shutdown never interleave. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(deps: { hooks: HookEngine; journal: FreezeJournal; clock: Clock; log: AgentLogger; settings: AgentSettings }) {
+    this.#hooks = deps.hooks;
+    this.#journal = deps.journal;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+    this.#settings = deps.settings;
+  }
+
+  status(): AgentStatus {
+    const frozen = this.#frozen;
+    return {
+      phase: this.#phase,
+      current: this.#current,
+      frozen: frozen && {
+        since: frozen.since.toISOString(),
+        msgid: frozen.msgid,
+        hooks: frozen.hooks.map((h) => h.hook.name),
+        watchdogAt: frozen.watchdogAt.toISOString(),
+      },
+      transactions: this.#history,
+    };
+  }
+
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Before registering: thaws hooks that a previous run recorded as frozen (it crashed or was
+   * killed while frozen). Runs the thaw even if the hooks directory changed since.
+   */
+  async recover(record: FrozenRecord | undefined): Promise<void> {
+    if (!record) return;
+    this.#log.warn(
+      `the freeze journal says ${record.hooks.length} hook(s) have been frozen since ${record.since} ` +
+        `(by ${record.holder.kind} pid ${record.holder.pid}, msgid ${record.msgid || '-'}): thawing them before registering`,
+    );
+    const hooks = record.hooks.map((hook) => ({ hook }));
+    await this.#exclusive(() => this.#runThaw(hooks, 'recovery', record.msgid, undefined));
+  }
+
+  /** Serves the device's requests until it is closed. */
+  async run(device: RequestDevice): Promise<void> {
+    this.#device = device;
+    this.#phase = 'idle';
+    this.#log.info(`registered on ${device.path}; hooks in ${this.#hooks.dir}`);
+    for (;;) {
+      const request = await device.nextRequest();
+      if (!request) return;
+      await this.#exclusive(() => this.#handle(request));
+    }
+  }
+
+  /** Thaws whatever is frozen (SIGTERM/SIGINT); call after the device was closed. */
+  async shutdown(): Promise<void> {
+    await this.#exclusive(async () => {
+      this.#phase = 'stopping';
+      const frozen = this.#frozen;
+      if (frozen) {
+        this.#log.warn(`stopping while frozen since ${frozen.since.toISOString()}: thawing first`);
+        await this.#thawFrozen('shutdown', undefined);
+      }
+    });
+  }
+
+  async #handle(request: VssRequest): Promise<void> {
+    const name = opName(request.opt);
+    this.#log.info(`received ${name} (msgid ${request.msgidText})`);
+    if (request.malformed) this.#log.warn(`malformed ${name} request (msgid ${request.msgidText}): ${request.malformed}; handling it anyway`);
+    this.#current = { op: name, msgid: request.msgidText, since: request.readAtWall.toISOString() };
+    try {
+      switch (request.op) {
+        case 'check':
+          return await this.#check(request);
+        case 'freeze':
+          return await this.#freeze(request);
+        case 'thaw':
+          return await this.#hostThaw(request);
+        default: {
+          this.#log.error(`unknown operation ${request.opt} from the kernel (msgid ${request.msgidText}): answering failure`);
+          const record = this.#begin(name, request.msgidText, 'host');
+          this.#answer(request, 'fail', record);
+          this.#end(record, 'fail');
+        }
+      }
+    } finally {
+      this.#current = undefined;
+      if (this.#phase !== 'stopping') this.#phase = this.#frozen ? 'frozen' : 'idle';
+    }
+  }
+
+  #deadline(request: VssRequest): number {
+    return request.readAt + this.#settings.requestTimeoutMs;
+  }
+
+  async #check(request: VssRequest): Promise<void> {
+    this.#phase = 'checking';
+    const record = this.#begin('check', request.msgidText, 'host');
+    const scan = await this.#hooks.scan();
+    const result = await this.#hooks.check(scan, { reason: 'host', msgid: request.msgidText, deadline: this.#deadline(request) });
+    this.#collect(record, result);
+    const status = result.ok ? 'success' : 'fail';
+    this.#answer(request, status, record);
+    this.#end(record, status);
+  }
+
+  async #freeze(request: VssRequest): Promise<void> {
+    if (this.#frozen) {
+      // The host retries after a failed backup without sending THAW: start from a clean state.
+      this.#log.warn(`FREEZE while already frozen since ${this.#frozen.since.toISOString()}: thawing the previous freeze first`);
+      await this.#thawFrozen('rollback', this.#deadline(request));
+    }
+    this.#phase = 'freezing';
+    const record = this.#begin('freeze', request.msgidText, 'host');
+    const deadline = this.#deadline(request);
+    const scan = await this.#hooks.scan();
+    const result = await this.#hooks.freeze(scan, {
+      reason: 'host',
+      msgid: request.msgidText,
+      deadline,
+      onBrokenFreeze: (event) =>
+        this.#log.error(`BROKEN FREEZE: resident hook ${event.hook} (pid ${event.pid}) ended while frozen (${event.signal ?? `exit ${event.exitCode}`}); the thaw will report failure`),
+    });
+    this.#collect(record, result);
+    const rollback = async (why: string) => {
+      this.#log.error(`freeze failed (${why}): answering failure and rolling back ${result.frozen.length} hook(s)`);
+      this.#answer(request, 'fail', record);
+      this.#end(record, 'fail');
+      await this.#runThaw(result.frozen, 'rollback', request.msgidText, undefined);
+    };
+    if (!result.ok) return rollback(result.problems[0] ?? 'a hook failed');
+    const elapsed = this.#clock.now() - request.readAt;
+    if (this.#clock.now() >= deadline) return rollback(`done ${Math.round(elapsed)} ms after the read, past the ${this.#settings.requestTimeoutMs} ms deadline`);
+
+    const since = this.#clock.wallNow();
+    try {
+      await this.#journal.recordFrozen({
+        since: since.toISOString(),
+        reason: 'host',
+        msgid: request.msgidText,
+        holder: { pid: process.pid, kind: 'daemon' },
+        hooksDir: this.#hooks.dir,
+        hooks: result.frozen.map((f) => f.hook),
+      });
+    } catch (err) {
+      return rollback(`cannot record the freeze in ${this.#journal.path}: ${(err as Error).message}`);
+    }
+    const watchdogAt = new Date(since.getTime() + this.#settings.maxFrozenMs);
+    const watchdog = this.#clock.setTimer(this.#settings.maxFrozenMs, () => void this.#watchdog(request.msgidText), { unref: true });
+    this.#frozen = { hooks: result.frozen, since, msgid: request.msgidText, watchdog, watchdogAt };
+    this.#phase = 'frozen';
+    // From here until the thaw the file systems may be suspended: keep log lines in memory.
+    this.#log.hold();
+    const receipt = this.#answer(request, 'success', record);
+    this.#end(record, 'success');
+    if (receipt.late) {
+      this.#log.flush();
+      this.#log.error(
+        `the FREEZE success for msgid ${request.msgidText} went out ${Math.round(receipt.elapsedMs)} ms after the read, past the kernel's ` +
+          `${this.#kernelTimeoutMs()} ms limit: the host has failed this backup and may never send THAW. Thawing now.`,
+      );
+      await this.#thawFrozen('rollback', undefined);
+    }
+  }
+
+  async #hostThaw(request: VssRequest): Promise<void> {
+    const frozen = this.#frozen;
+    if (!frozen) {
+      const record = this.#begin('thaw', request.msgidText, 'host');
+      this.#log.info(`THAW with nothing frozen (msgid ${request.msgidText}): answering success`);
+      this.#answer(request, 'success', record);
+      this.#end(record, 'success');
+      return;
+    }
+    await this.#thawFrozen('host', this.#deadline(request), request);
+  }
+
+  async #watchdog(msgid: string): Promise<void> {
+    await this.#exclusive(async () => {
+      if (!this.#frozen || this.#frozen.msgid !== msgid) return;
+      this.#log.flush();
+      this.#log.error(
+        `WATCHDOG: frozen since ${this.#frozen.since.toISOString()} and no THAW within ${this.#settings.maxFrozenMs / 1000} s: thawing now`,
+      );
+      await this.#thawFrozen('watchdog', undefined);
+    });
+  }
+
+  /** Thaws the current freeze; answers `request` (a host THAW) when given. */
+  async #thawFrozen(reason: HookReason, deadline: number | undefined, request?: VssRequest): Promise<boolean> {
+    const frozen = this.#frozen;
+    if (!frozen) return true;
+    frozen.watchdog.cancel();
+    this.#phase = 'thawing';
+    const result = await this.#runThaw(frozen.hooks, reason, request?.msgidText ?? frozen.msgid, deadline, request);
+    this.#frozen = undefined;
+    return result;
+  }
+
+  async #runThaw(hooks: readonly FrozenHook[], reason: HookReason, msgid: string, deadline: number | undefined, request?: VssRequest): Promise<boolean> {
+    this.#phase = 'thawing';
+    const record = this.#begin('thaw', msgid, reason);
+    const result = await this.#hooks.thaw(hooks, { reason, msgid, ...(deadline === undefined ? {} : { deadline }) });
+    this.#collect(record, result);
+    const status = result.ok ? 'success' : 'fail';
+    if (request) this.#answer(request, status, record);
+    // The file systems are thawed (the kernel thaws them before telling the app): write again.
+    this.#log.flush();
+    this.#end(record, status);
+    try {
+      await this.#journal.clear({ at: this.#clock.wallNow().toISOString(), reason, ok: result.ok });
+    } catch (err) {
+      this.#log.error(`cannot clear the freeze journal ${this.#journal.path}: ${(err as Error).message}; the next start will thaw again (thaw hooks are idempotent)`);
+    }
+    return result.ok;
+  }
+
+  #begin(op: string, msgid: string, reason: HookReason): TransactionRecord {
+    const record: TransactionRecord = { op, msgid, reason, startedAt: this.#clock.wallNow().toISOString(), durationMs: 0, result: 'fail', hooks: [], problems: [] };
+    this.#startedAt.set(record, this.#clock.now());
+    this.#history.unshift(record);
+    if (this.#history.length > HISTORY) this.#history.length = HISTORY;
+    return record;
+  }
+
+  #collect(record: TransactionRecord, result: SequenceResult): void {
+    record.hooks.push(...result.results);
+    record.problems.push(...result.problems);
+  }
+
+  #end(record: TransactionRecord, result: 'success' | 'fail'): void {
+    record.result = result;
+    record.durationMs = Math.round(this.#clock.now() - (this.#startedAt.get(record) ?? this.#clock.now()));
+    this.#log.info(`${record.op} (${record.reason}, msgid ${record.msgid || '-'}): ${result} in ${record.durationMs} ms`);
+  }
+
+  #kernelTimeoutMs(): number {
+    return this.#device?.kernelTimeoutMs ?? 0;
+  }
+
+  #answer(request: VssRequest, status: 'success' | 'fail', record: TransactionRecord): AnswerReceipt {
+    if (!this.#device) throw new Error('VssAgent: answering with no device');
+    const receipt = this.#device.answer(request, status);
+    record.answer = { status, elapsedMs: Math.round(receipt.elapsedMs), late: receipt.late };
+    const line = `answered ${status} to ${opName(request.opt)} (msgid ${request.msgidText}) ${Math.round(receipt.elapsedMs)} ms after reading it`;
+    if (receipt.late) this.#log.error(`${line}: LATE, past the kernel's ${this.#kernelTimeoutMs()} ms limit, so the kernel ignored it`);
+    else this.#log.info(line);
+    return receipt;
+  }
+}
