@@ -1,7 +1,7 @@
 // The hooks engine configured once (directory, timeouts, logging) behind a small interface, so
 // the agent's logic can be tested with a fake and the daemon and manual commands share it.
 import { checkAll, freezeAll, scanHooks, thawAll } from '../hooks/index.ts';
-import type { BrokenFreezeEvent, FreezeResult, FrozenHook, HookLogLine, HookReason, HookResult, ScanResult, SequenceResult } from '../hooks/index.ts';
+import type { BrokenFreezeEvent, FreezeResult, FrozenHook, HookLogLine, HookOp, HookReason, HookRef, HookResult, ScanResult, SequenceResult } from '../hooks/index.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -11,6 +11,16 @@ export interface RunContext {
   /** Absolute deadline on the clock; absent for thaws outside a host request (each hook gets its timeout). */
   readonly deadline?: number;
   readonly onBrokenFreeze?: (event: BrokenFreezeEvent) => void;
+  /** Aborting stops check and freeze (the running hook is terminated); thaw ignores it. */
+  readonly signal?: AbortSignal;
+  /** Sees each hook start, its output lines and its result as they happen (the operator commands' display). */
+  readonly observer?: HookObserver;
+}
+
+export interface HookObserver {
+  onHookStart?(hook: HookRef, op: HookOp): void;
+  onLog?(line: HookLogLine): void;
+  onHookEnd?(result: HookResult): void;
 }
 
 export interface HookEngine {
@@ -55,14 +65,23 @@ export function createHookEngine(settings: HookEngineSettings): HookEngine {
     clock: settings.clock,
     hookTimeoutMs: settings.hookTimeoutMs,
     killGraceMs: settings.killGraceMs,
-    onLog: (line: HookLogLine) => logHookLine(log, line),
   };
-  const options = (context: RunContext) => ({
-    ...common,
-    reason: context.reason,
-    ...(context.msgid === undefined ? {} : { msgid: context.msgid }),
-    ...(context.deadline === undefined ? {} : { deadline: context.deadline }),
-  });
+  const options = (context: RunContext) => {
+    const observer = context.observer;
+    return {
+      ...common,
+      reason: context.reason,
+      onLog: (line: HookLogLine) => {
+        logHookLine(log, line);
+        observer?.onLog?.(line);
+      },
+      ...(context.msgid === undefined ? {} : { msgid: context.msgid }),
+      ...(context.deadline === undefined ? {} : { deadline: context.deadline }),
+      ...(context.signal === undefined ? {} : { signal: context.signal }),
+      ...(observer?.onHookStart ? { onHookStart: observer.onHookStart.bind(observer) } : {}),
+      ...(observer?.onHookEnd ? { onHookEnd: observer.onHookEnd.bind(observer) } : {}),
+    };
+  };
   const report = <T extends SequenceResult>(result: T): T => {
     for (const r of result.results) (r.ok ? log.info : log.error).call(log, describeResult(r));
     for (const problem of result.problems) log.error(problem);

@@ -4,7 +4,7 @@
 import { systemClock } from '../util/clock.ts';
 import { HOOK_DEFAULTS, runHook } from './hook-runner.ts';
 import type { ResidentHook } from './hook-runner.ts';
-import type { FreezeOptions, HookRef, HookResult, ScanResult, SequenceOptions } from './types.ts';
+import type { FreezeOptions, HookOp, HookRef, HookResult, ScanResult, SequenceOptions } from './types.ts';
 
 /** A hook whose freeze was started: what thawAll needs. Not plain data when `resident` is set. */
 export interface FrozenHook {
@@ -25,6 +25,23 @@ export interface FreezeResult extends SequenceResult {
   frozen: FrozenHook[];
 }
 
+/** Observers are display code: one that throws must not break a freeze or skip a thaw. */
+function notifyStart(options: SequenceOptions, hook: HookRef, op: HookOp): void {
+  try {
+    options.onHookStart?.({ name: hook.name, path: hook.path }, op);
+  } catch {
+    // ignored, see above
+  }
+}
+
+function notifyEnd(options: SequenceOptions, result: HookResult): void {
+  try {
+    options.onHookEnd?.(result);
+  } catch {
+    // ignored, see above
+  }
+}
+
 /** Why a scan forbids running anything: a directory problem or refused hooks. Empty when fine. */
 export function scanProblems(scan: ScanResult): string[] {
   const problems: string[] = [];
@@ -41,7 +58,9 @@ export async function checkAll(scan: ScanResult, options: SequenceOptions): Prom
   if (problems.length > 0) return { ok: false, results: [], problems };
   const results: HookResult[] = [];
   for (const hook of scan.runnable) {
+    notifyStart(options, hook, 'check');
     const { result } = await runHook(hook, { ...options, op: 'check' });
+    notifyEnd(options, result);
     results.push(result);
   }
   return { ok: results.every((r) => r.ok), results, problems };
@@ -59,7 +78,9 @@ export async function freezeAll(scan: ScanResult, options: FreezeOptions): Promi
   const frozen: FrozenHook[] = [];
   let ok = true;
   for (const hook of scan.runnable) {
+    notifyStart(options, hook, 'freeze');
     const outcome = await runHook(hook, { ...options, op: 'freeze' });
+    notifyEnd(options, outcome.result);
     results.push(outcome.result);
     if (outcome.started) {
       const ref: HookRef = { name: hook.name, path: hook.path };
@@ -95,6 +116,7 @@ export async function thawAll(frozen: readonly FrozenHook[], options: SequenceOp
   const results: HookResult[] = [];
   const problems: string[] = [];
   for (const f of [...frozen].reverse()) {
+    notifyStart(options, f.hook, 'thaw');
     let release: HookResult['release'];
     let brokenNote: string | undefined;
     if (f.resident) {
@@ -118,6 +140,7 @@ export async function thawAll(frozen: readonly FrozenHook[], options: SequenceOp
       result.ok = false;
       result.error = result.error === undefined ? brokenNote : `${brokenNote}; thaw ${result.error}`;
     }
+    notifyEnd(options, result);
     results.push(result);
   }
   return { ok: results.every((r) => r.ok), results, problems };

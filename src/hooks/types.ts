@@ -125,6 +125,10 @@ export interface SequenceOptions extends RunnerOptions {
   msgid?: string;
   /** Absolute deadline of the request, in `clock.now()` milliseconds. Absent: only `hookTimeoutMs` applies. */
   deadline?: number;
+  /** Called just before each hook of the sequence runs, so a display can show it as running. */
+  onHookStart?: (hook: HookRef, op: HookOp) => void;
+  /** Called with each hook's result as soon as it is known, before the sequence goes on. */
+  onHookEnd?: (result: HookResult) => void;
 }
 
 export interface FreezeOptions extends SequenceOptions {
