@@ -3,7 +3,8 @@ import { runAgentProcess, StartupError } from '../cli/agent-process.ts';
 import { deviceFlag, kernelTimeoutFlag, positiveSeconds } from '../cli/flags.ts';
 import { VssDevice } from '../native/vss-device.ts';
 import { systemClock } from '../util/clock.ts';
-import { defaultPaths, journalIn, pidfileIn, socketIn } from '../daemon/paths.ts';
+import { defaultPaths, hooksLockIn, journalIn, pidfileIn, socketIn } from '../daemon/paths.ts';
+import { HooksLock } from '../daemon/hooks-lock.ts';
 import { Pidfile } from '../daemon/pidfile.ts';
 import { FreezeJournal } from '../daemon/freeze-journal.ts';
 import { createHookEngine } from '../daemon/hook-engine.ts';
@@ -27,6 +28,8 @@ export default class Daemon extends Command {
   static override description = `Opens the application VSS device and, for each CHECK, FREEZE and THAW the Hyper-V host sends, runs the executable scripts in the hooks directory (check and freeze in name order, thaw in reverse), answering the kernel before its 15 s limit.
 
 Whatever it freezes it thaws: after a failed freeze (rollback), when an answer could only go out too late, when no THAW arrives within --max-frozen (watchdog), on SIGTERM or SIGINT, and, after a crash, at the next start (from the freeze journal) before registering again.
+
+It never mixes with the operator commands: while "hvvss freeze" (or check, thaw) holds the hooks, it answers the host's CHECK and FREEZE with failure and logs who holds them; a freeze recorded by a manual holder that is still alive is left to that holder at start-up.
 
 Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the parent exits non-zero with the reason if the daemon could not start.`;
 
@@ -83,7 +86,9 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
               clock: systemClock,
               log: logger,
             });
-            const agent = new VssAgent({ hooks, journal, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
+            // Shared with hvvss check/freeze/thaw: a host request during a manual freeze is refused.
+            const guard = new HooksLock(hooksLockIn(flags['state-dir']), 'daemon');
+            const agent = new VssAgent({ hooks, journal, guard, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
             await agent.recover(await journal.read());
             const device = VssDevice.open(flags.device, {
               kernelTimeoutMs,

@@ -16,3 +16,7 @@ export function defaultPaths(os: string = process.platform): DaemonPaths {
 export const pidfileIn = (runDir: string): string => join(runDir, 'hvvss.pid');
 export const socketIn = (runDir: string): string => join(runDir, 'hvvss.sock');
 export const journalIn = (stateDir: string): string => join(stateDir, 'frozen.json');
+/** The hooks lock: who runs the hooks now (daemon or operator command), see hooks-lock.ts. */
+export const hooksLockIn = (stateDir: string): string => join(stateDir, 'hooks.lock');
+/** The socket of a manual freeze's keeper: next to the journal that records that freeze. */
+export const keeperSocketIn = (stateDir: string): string => join(stateDir, 'manual.sock');

@@ -9,6 +9,20 @@ import type { Clock, Timer } from '../util/clock.ts';
 import type { FrozenHook, HookReason, HookResult, SequenceResult } from '../hooks/index.ts';
 import type { FreezeJournal, FrozenRecord } from './freeze-journal.ts';
 import type { HookEngine } from './hook-engine.ts';
+import { describeHolder, type Claim } from './hooks-lock.ts';
+
+/**
+ * The hooks lock shared with the operator commands (HooksLock; a fake in unit tests). The agent
+ * holds it for each CHECK and from a FREEZE until its thaw, and refuses host requests while a
+ * manual run holds it: a host snapshot must never mix with a manual freeze.
+ */
+export interface HooksGuard {
+  readonly path: string;
+  readonly held: boolean;
+  tryAcquire(what: { op: string; thawsBy?: string }): Claim;
+  describe(what: { op: string; thawsBy?: string }): void;
+  release(): void;
+}
 
 export interface RequestDevice {
   readonly path: string;
@@ -72,7 +86,10 @@ export class VssAgent {
   /** Every operation runs under this chain: requests, watchdog and shutdown never interleave. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(deps: { hooks: HookEngine; journal: FreezeJournal; clock: Clock; log: AgentLogger; settings: AgentSettings }) {
+  readonly #guard: HooksGuard | undefined;
+
+  constructor(deps: { hooks: HookEngine; journal: FreezeJournal; clock: Clock; log: AgentLogger; settings: AgentSettings; guard?: HooksGuard }) {
+    this.#guard = deps.guard;
     this.#hooks = deps.hooks;
     this.#journal = deps.journal;
     this.#clock = deps.clock;
@@ -107,12 +124,85 @@ export class VssAgent {
    */
   async recover(record: FrozenRecord | undefined): Promise<void> {
     if (!record) return;
+    // A manual freeze's holder (its keeper, or hvvss freeze -- CMD) holds the hooks lock for as
+    // long as it lives: busy means the holder is alive and will thaw its own freeze.
+    const claim = this.#tryClaim('recovery');
+    if (!claim.ok) {
+      this.#log.warn(
+        `the freeze journal records a freeze since ${record.since} by ${record.holder.kind} pid ${record.holder.pid}, and its holder is alive ` +
+          `(${claim.why}): leaving it to that holder, not thawing it here`,
+      );
+      return;
+    }
     this.#log.warn(
       `the freeze journal says ${record.hooks.length} hook(s) have been frozen since ${record.since} ` +
         `(by ${record.holder.kind} pid ${record.holder.pid}, msgid ${record.msgid || '-'}): thawing them before registering`,
     );
+    await this.#exclusive(async () => {
+      try {
+        await this.#thawRecord(record, undefined);
+      } finally {
+        this.#releaseIfIdle();
+      }
+    });
+  }
+
+  async #thawRecord(record: FrozenRecord, deadline: number | undefined): Promise<boolean> {
     const hooks = record.hooks.map((hook) => ({ hook }));
-    await this.#exclusive(() => this.#runThaw(hooks, 'recovery', record.msgid, undefined));
+    return this.#runThaw(hooks, 'recovery', record.msgid, deadline);
+  }
+
+  /** Takes the hooks lock; when someone else has it, says who in `why`. */
+  #tryClaim(op: string): { ok: true } | { ok: false; why: string } {
+    if (!this.#guard) return { ok: true };
+    try {
+      const claim = this.#guard.tryAcquire({ op });
+      return claim.ok ? claim : { ok: false, why: describeHolder(claim.holder, this.#guard.path) };
+    } catch (err) {
+      return { ok: false, why: `cannot take the hooks lock ${this.#guard.path} (${(err as Error).message}); check the --state-dir directory` };
+    }
+  }
+
+  #releaseIfIdle(): void {
+    if (!this.#frozen) this.#guard?.release();
+  }
+
+  /**
+   * Before a host CHECK/FREEZE, with the lock held: a journal record now can only be a freeze
+   * whose holder died while frozen (a manual keeper killed with SIGKILL): thaw it first, as a
+   * start-up would.
+   */
+  async #thawAbandoned(deadline: number): Promise<void> {
+    if (this.#frozen) return;
+    let record: FrozenRecord | undefined;
+    try {
+      record = await this.#journal.read();
+    } catch (err) {
+      this.#log.error(`cannot read the freeze journal: ${(err as Error).message}`);
+      return;
+    }
+    if (!record) return;
+    this.#log.warn(
+      `the freeze journal records ${record.hooks.length} hook(s) frozen since ${record.since} by ${record.holder.kind} pid ${record.holder.pid}, ` +
+        'which is gone: thawing them first',
+    );
+    await this.#thawRecord(record, deadline);
+  }
+
+  /** Answers failure when the hooks lock is taken by an operator command (or cannot be taken). */
+  #refuseIfBusy(request: VssRequest, op: 'check' | 'freeze'): boolean {
+    const claim = this.#tryClaim(op);
+    if (claim.ok) return false;
+    const record = this.#begin(op, request.msgidText, 'host');
+    const problem = `refused: ${claim.why}`;
+    record.problems.push(problem);
+    this.#log.error(
+      `${op.toUpperCase()} (msgid ${request.msgidText}) ${problem}; answering failure, so the host fails this backup instead of mixing it with that run. ` +
+        'End the manual freeze with "hvvss thaw" and the next backup will work.',
+    );
+    this.#answer(request, 'fail', record);
+    this.#end(record, 'fail');
+    return true;
   }
 
   /** Serves the device's requests until it is closed. */
@@ -170,14 +260,20 @@ export class VssAgent {
   }
 
   async #check(request: VssRequest): Promise<void> {
-    this.#phase = 'checking';
-    const record = this.#begin('check', request.msgidText, 'host');
-    const scan = await this.#hooks.scan();
-    const result = await this.#hooks.check(scan, { reason: 'host', msgid: request.msgidText, deadline: this.#deadline(request) });
-    this.#collect(record, result);
-    const status = result.ok ? 'success' : 'fail';
-    this.#answer(request, status, record);
-    this.#end(record, status);
+    if (this.#refuseIfBusy(request, 'check')) return;
+    try {
+      this.#phase = 'checking';
+      await this.#thawAbandoned(this.#deadline(request));
+      const record = this.#begin('check', request.msgidText, 'host');
+      const scan = await this.#hooks.scan();
+      const result = await this.#hooks.check(scan, { reason: 'host', msgid: request.msgidText, deadline: this.#deadline(request) });
+      this.#collect(record, result);
+      const status = result.ok ? 'success' : 'fail';
+      this.#answer(request, status, record);
+      this.#end(record, status);
+    } finally {
+      this.#releaseIfIdle();
+    }
   }
 
   async #freeze(request: VssRequest): Promise<void> {
@@ -186,7 +282,18 @@ export class VssAgent {
       this.#log.warn(`FREEZE while already frozen since ${this.#frozen.since.toISOString()}: thawing the previous freeze first`);
       await this.#thawFrozen('rollback', this.#deadline(request));
     }
+    if (this.#refuseIfBusy(request, 'freeze')) return;
+    try {
+      await this.#freezeHeld(request);
+    } finally {
+      this.#releaseIfIdle();
+    }
+  }
+
+  /** FREEZE with the hooks lock held; keeps it when it ends frozen. */
+  async #freezeHeld(request: VssRequest): Promise<void> {
     this.#phase = 'freezing';
+    await this.#thawAbandoned(this.#deadline(request));
     const record = this.#begin('freeze', request.msgidText, 'host');
     const deadline = this.#deadline(request);
     const scan = await this.#hooks.scan();
@@ -225,6 +332,7 @@ export class VssAgent {
     const watchdog = this.#clock.setTimer(this.#settings.maxFrozenMs, () => void this.#watchdog(request.msgidText), { unref: true });
     this.#frozen = { hooks: result.frozen, since, msgid: request.msgidText, watchdog, watchdogAt };
     this.#phase = 'frozen';
+    this.#guard?.describe({ op: 'frozen', thawsBy: watchdogAt.toISOString() });
     // From here until the thaw the file systems may be suspended: keep log lines in memory.
     this.#log.hold();
     const receipt = this.#answer(request, 'success', record);
@@ -270,6 +378,7 @@ export class VssAgent {
     this.#phase = 'thawing';
     const result = await this.#runThaw(frozen.hooks, reason, request?.msgidText ?? frozen.msgid, deadline, request);
     this.#frozen = undefined;
+    this.#guard?.release();
     return result;
   }
 
