@@ -1,0 +1,178 @@
+// The sample hooks of hooks.d/, enabled as an admin would (copied without .sample), run by the real
+// hvvss daemon against the emulator, with real MariaDB and PostgreSQL servers (test/admin/databases.ts).
+// Database tests skip, saying why, when a server is not installed or does not start.
+import { after, afterEach, before, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { hvvss, within, type WatchedProcess } from '../support/process.ts';
+import { hooksFixture, type HooksFixture } from '../support/hooks-dir.ts';
+import { startMariaDb, startPostgreSql, until, type MariaDb, type PostgreSql, type Started } from './databases.ts';
+
+const HOOKS_D = fileURLToPath(new URL('../../hooks.d/', import.meta.url));
+
+let emu: RunningEmulator;
+let mariadb: Started<MariaDb>;
+let postgres: Started<PostgreSql>;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+before(async () => {
+  [emu, mariadb, postgres] = await Promise.all([startEmulator({ timeoutMs: 15_000 }), startMariaDb(), startPostgreSql()]);
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+after(async () => {
+  await Promise.all([emu?.stop(), mariadb?.ok && mariadb.server.stop(), postgres?.ok && postgres.server.stop()]);
+});
+
+/**
+ * A hooks directory with the named samples enabled (copied without the suffix, mode 0755), and settings
+ * files beside it; `@ROOT@` in a setting becomes the fixture's scratch directory.
+ */
+function enabled(samples: string[], settings: Record<string, Record<string, string>> = {}): HooksFixture {
+  const fx = hooksFixture();
+  cleanups.push(() => fx.cleanup());
+  for (const sample of samples) {
+    const hook = join(fx.dir, sample.replace(/\.sample$/, ''));
+    copyFileSync(join(HOOKS_D, sample), hook);
+    chmodSync(hook, 0o755);
+  }
+  // Settings files live beside the hooks directory (/usr/local/etc/hvvss/mysql.env).
+  for (const [file, vars] of Object.entries(settings)) {
+    const path = join(fx.root, file);
+    writeFileSync(path, Object.entries(vars).map(([k, v]) => `${k}='${v.replaceAll('@ROOT@', fx.root)}'\n`).join(''));
+    chmodSync(path, 0o644);
+  }
+  return fx;
+}
+
+async function startDaemon(fx: HooksFixture, extra: string[] = []): Promise<WatchedProcess> {
+  const daemon = hvvss([
+    'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir,
+    '--pidfile', join(fx.root, 'run', 'hvvss.pid'), '--socket', join(fx.root, 'run', 'hvvss.sock'),
+    '--state-dir', join(fx.root, 'state'), ...extra,
+  ]);
+  cleanups.push(async () => void (await daemon.stop('SIGTERM').catch(() => daemon.stop('SIGKILL'))));
+  await daemon.waitForLine(/registered on /);
+  return daemon;
+}
+
+function needs<T>(t: TestContext, started: Started<T>): T | undefined {
+  if (started.ok) return started.server;
+  t.skip(started.reason);
+  return undefined;
+}
+
+test('the sample hooks are POSIX sh and shellcheck-clean', (t) => {
+  const samples = readdirSync(HOOKS_D).sort();
+  assert.deepEqual(samples, ['00-template.sample', '10-sync.sample', '50-mysql.sample', '60-postgresql.sample']);
+  for (const sample of samples) {
+    const syntax = spawnSync('sh', ['-n', join(HOOKS_D, sample)], { encoding: 'utf8' });
+    assert.equal(syntax.status, 0, `${sample}: ${syntax.stderr}`);
+  }
+  if (spawnSync('shellcheck', ['--version']).error) return t.skip('shellcheck is not installed (apt-get install shellcheck)');
+  const lint = spawnSync('shellcheck', samples.map((s) => join(HOOKS_D, s)), { encoding: 'utf8' });
+  assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+});
+
+test('00-template and 10-sync enabled as shipped: check, freeze and thaw succeed; the .sample files beside them are skipped', async () => {
+  const fx = enabled(['00-template.sample', '10-sync.sample']);
+  for (const sample of readdirSync(HOOKS_D)) copyFileSync(join(HOOKS_D, sample), join(fx.dir, sample));
+  const daemon = await startDaemon(fx, ['-d']);
+  assert.equal((await emu.host.request('check')).result, 'success', daemon.output);
+  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+  for (const line of [/hook 00-template freeze \(host\): ok/, /hook 10-sync freeze \(host\): ok/, /hook 00-template thaw \(host\): ok/]) {
+    await daemon.waitForLine(line);
+  }
+  await daemon.waitForLine(/hook 50-mysql\.sample skipped: sample file/);
+  assert.ok(!/hook 50-mysql (check|freeze)/.test(daemon.output), daemon.output);
+});
+
+test('50-mysql: a write from another session blocks for the whole freeze and completes after thaw', async (t) => {
+  const db = needs(t, mariadb);
+  if (!db) return;
+  await db.query('CREATE DATABASE IF NOT EXISTS hvvss_test; CREATE TABLE IF NOT EXISTS hvvss_test.t (id INT) ENGINE=InnoDB; DELETE FROM hvvss_test.t');
+  const fx = enabled(['50-mysql.sample'], { 'mysql.env': { MYSQL_SOCKET: db.socket, MYSQL_LOST_FILE: '@ROOT@/lost' } });
+  const daemon = await startDaemon(fx);
+  assert.equal((await emu.host.request('check')).result, 'success', daemon.output);
+  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+
+  // MySQL says "Waiting for global read lock"; MariaDB (10.4 on, FTWRL through backup locks) "Waiting for backup lock".
+  const insert = db.client('INSERT INTO hvvss_test.t VALUES (1)');
+  cleanups.push(() => void insert.child.kill('SIGKILL'));
+  await until(
+    async () => (await db.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE IN ('Waiting for global read lock', 'Waiting for backup lock') AND INFO LIKE 'INSERT INTO hvvss_test.t%'")) === '1',
+    10_000,
+    'the INSERT to wait for the global read lock',
+  );
+  assert.equal(insert.child.exitCode, null, 'the INSERT is still blocked');
+  assert.equal(await db.query('SELECT COUNT(*) FROM hvvss_test.t'), '0', 'reads go on during the freeze');
+
+  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+  const exit = await within(insert.exited, 10_000, 'the INSERT to complete after thaw');
+  assert.equal(exit.code, 0, insert.output);
+  assert.equal(await db.query('SELECT COUNT(*) FROM hvvss_test.t'), '1');
+  await daemon.waitForLine(/\[50-mysql\] global read lock held by session \d+/);
+  await daemon.waitForLine(/\[50-mysql\] global read lock of session \d+ released/);
+  assert.equal(await db.query('SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()'), '0', 'the hook left no session');
+});
+
+test('50-mysql: a freeze that fails later in the sequence rolls back and releases the lock', async (t) => {
+  const db = needs(t, mariadb);
+  if (!db) return;
+  await db.query('CREATE DATABASE IF NOT EXISTS hvvss_test; CREATE TABLE IF NOT EXISTS hvvss_test.t (id INT) ENGINE=InnoDB');
+  const fx = enabled(['50-mysql.sample'], { 'mysql.env': { MYSQL_SOCKET: db.socket, MYSQL_LOST_FILE: '@ROOT@/lost' } });
+  fx.add('70-fails', '[ "$1" = freeze ] && exit 1\nexit 0');
+  const daemon = await startDaemon(fx);
+  assert.equal((await emu.host.request('freeze')).result, 'fail');
+  await daemon.waitForLine(/thaw \(rollback, msgid \d+\): success/);
+  const insert = db.client('INSERT INTO hvvss_test.t VALUES (2)');
+  cleanups.push(() => void insert.child.kill('SIGKILL'));
+  assert.equal((await within(insert.exited, 10_000, 'the INSERT after the rollback')).code, 0, insert.output);
+});
+
+test('50-mysql: a lock lost while frozen (session killed) makes the thaw fail', async (t) => {
+  const db = needs(t, mariadb);
+  if (!db) return;
+  const fx = enabled(['50-mysql.sample'], { 'mysql.env': { MYSQL_SOCKET: db.socket, MYSQL_LOST_FILE: '@ROOT@/lost' } });
+  const lost = join(fx.root, 'lost');
+  const daemon = await startDaemon(fx);
+  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  // The hook's session is the only other one, idle while it holds the lock.
+  const id = await db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND = 'Sleep'");
+  assert.match(id, /^\d+$/);
+  await db.query(`KILL ${id}`);
+  assert.equal((await emu.host.request('thaw')).result, 'fail', daemon.output);
+  await daemon.waitForLine(/\[50-mysql\] session \d+ no longer held the lock at thaw/);
+  await daemon.waitForLine(/\[50-mysql\] the global read lock was lost during the freeze .*not application-consistent/);
+  assert.ok(!existsSync(lost), 'thaw cleared the note: the next thaw succeeds');
+  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+});
+
+test('60-postgresql: freeze runs a CHECKPOINT as the postgres user; thaw does nothing and succeeds', async (t) => {
+  const db = needs(t, postgres);
+  if (!db) return;
+  // PostgreSQL 17 moved the counter to pg_stat_checkpointer.
+  const counter = Number(await db.query('SHOW server_version_num')) >= 170000
+    ? 'SELECT num_requested FROM pg_stat_checkpointer'
+    : 'SELECT checkpoints_req FROM pg_stat_bgwriter';
+  const requested = async () => Number(await db.query(counter));
+  const before = await requested();
+  const fx = enabled(['60-postgresql.sample'], { 'postgresql.env': { PG_HOST: db.socketDir, PG_PORT: String(db.port) } });
+  const daemon = await startDaemon(fx);
+  assert.equal((await emu.host.request('check')).result, 'success', daemon.output);
+  const seen = db.log.lines.length;
+  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  // The checkpoint was requested by the hook's session, and ran before the freeze was answered.
+  const fromHook = db.log.lines.slice(seen).find((l) => /connection authorized: user=postgres database=postgres application_name=hvvss 60-postgresql/.test(l));
+  assert.ok(fromHook, `the hook connected as postgres; server log:\n${db.log.lines.slice(seen).join('\n')}`);
+  assert.ok(db.log.lines.slice(seen).some((l) => /checkpoint starting: .*immediate force wait/.test(l)), 'a CHECKPOINT command ran');
+  await until(async () => (await requested()) > before, 10_000, 'the requested-checkpoint counter to move');
+  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+  await daemon.waitForLine(/hook 60-postgresql thaw \(host\): ok/);
+});
