@@ -78,6 +78,9 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
           const pidfile = Pidfile.acquire(flags.pidfile);
           try {
             const journal = new FreezeJournal(journalIn(flags['state-dir']));
+            await journal.prepare().catch((err: Error) => {
+              throw new Error(`cannot use the state directory ${flags['state-dir']}: ${err.message}. Fix its permissions or choose another with --state-dir.`);
+            });
             const hooks = createHookEngine({
               dir: flags['hooks-dir'],
               trustedUids: [...new Set([0, process.getuid?.() ?? 0])],

@@ -4,7 +4,8 @@
 //
 // Writes use async file I/O: a watchdog thaw may run while hv_vss_daemon(8) still holds the
 // file systems suspended, and a blocked write must not stall the event loop.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HookReason, HookRef } from '../hooks/index.ts';
 
@@ -29,6 +30,16 @@ export class FreezeJournal {
 
   constructor(path: string) {
     this.path = path;
+  }
+
+  /**
+   * Creates the state directory and checks it is writable, so a bad --state-dir stops the
+   * daemon at start instead of failing the first freeze.
+   */
+  async prepare(): Promise<void> {
+    const dir = dirname(this.path);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, fsConstants.W_OK);
   }
 
   /** The recorded freeze, or undefined when nothing is frozen. */
