@@ -336,6 +336,12 @@ export class ResidentHook {
       }
     }
     const info = await proc.done;
+    if (how === 'exited' && info.signal !== null && !this.#broken) {
+      // Killed by someone else just before or while we asked it to let go (its exit had not been
+      // seen yet): the lock it held did not end cleanly, so this is a broken freeze too.
+      this.#broken = { hook: this.hook, pid: this.pid, exitCode: info.exitCode, signal: info.signal, at: clock.wallNow().toISOString() };
+      safeLog(onLog, this.hook, 'thaw', 'runner', `resident freeze process ${this.pid} was killed by ${info.signal}, not released: broken freeze`);
+    }
     return { how, exitCode: info.exitCode, signal: info.signal };
   }
 
