@@ -64,6 +64,9 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
         { exit: 2 },
       );
     }
+    if (flags['kill-grace'] >= flags.timeout) {
+      this.error(`--kill-grace ${flags['kill-grace']} must be shorter than --timeout ${flags.timeout}: a hook past its time must be killed before the answer is due`, { exit: 2 });
+    }
     const startedAt = new Date();
     try {
       await runAgentProcess({

@@ -278,6 +278,9 @@ test('a second daemon says who holds the pidfile; a bad --timeout is refused', a
   const bad = await hvvssRun(['daemon', '-n', '--timeout', '20']);
   assert.notEqual(bad.code, 0);
   assert.match(flat(bad.output), /--timeout 20 must be below the kernel's limit of 15 s/);
+  const grace = await hvvssRun(['daemon', '-n', '--timeout', '1', '--kill-grace', '2']);
+  assert.notEqual(grace.code, 0);
+  assert.match(flat(grace.output), /--kill-grace 2 must be shorter than --timeout 1/);
 });
 
 test('without -n it detaches once registered; a missing device makes the parent fail with the reason', async () => {
