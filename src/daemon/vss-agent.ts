@@ -3,7 +3,7 @@
 // whatever it froze gets thawed: on failure (rollback), on a late answer, when the host never
 // sends THAW (watchdog), after a crash (recovery from the journal) and on shutdown.
 import { opName } from '../protocol/hv-vss.ts';
-import type { AnswerReceipt, VssRequest } from '../native/vss-device.ts';
+import type { AnswerReceipt, RequestChannel, VssRequest } from '../native/vss-device.ts';
 import type { AgentLogger } from '../log/logger.ts';
 import type { Clock, Timer } from '../util/clock.ts';
 import type { FrozenHook, HookReason, HookResult, SequenceResult } from '../hooks/index.ts';
@@ -22,13 +22,6 @@ export interface HooksGuard {
   tryAcquire(what: { op: string; thawsBy?: string }): Claim;
   describe(what: { op: string; thawsBy?: string }): void;
   release(): void;
-}
-
-export interface RequestDevice {
-  readonly path: string;
-  readonly kernelTimeoutMs: number;
-  nextRequest(): Promise<VssRequest | null>;
-  answer(request: VssRequest, status: 'success' | 'fail'): AnswerReceipt;
 }
 
 export interface AgentSettings {
@@ -71,7 +64,7 @@ interface FrozenState {
 const HISTORY = 20;
 
 export class VssAgent {
-  #device: RequestDevice | undefined;
+  #device: RequestChannel | undefined;
   readonly #hooks: HookEngine;
   readonly #journal: FreezeJournal;
   readonly #clock: Clock;
@@ -206,7 +199,7 @@ export class VssAgent {
   }
 
   /** Serves the device's requests until it is closed. */
-  async run(device: RequestDevice): Promise<void> {
+  async run(device: RequestChannel): Promise<void> {
     this.#device = device;
     this.#phase = 'idle';
     this.#log.info(`registered on ${device.path}; hooks in ${this.#hooks.dir}`);

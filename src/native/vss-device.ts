@@ -52,6 +52,14 @@ export interface AnswerReceipt {
   readonly late: boolean;
 }
 
+/** What agents need from a device: VssDevice has it; unit tests give a fake. */
+export interface RequestChannel {
+  readonly path: string;
+  readonly kernelTimeoutMs: number;
+  nextRequest(): Promise<VssRequest | null>;
+  answer(request: VssRequest, status: 'success' | 'fail'): AnswerReceipt;
+}
+
 export type DeviceEvent =
   | { readonly kind: 'expired-read'; readonly opt: number; readonly msgidText: string }
   | { readonly kind: 'poll-retry'; readonly code: string };
@@ -106,7 +114,7 @@ function explainOpenFailure(path: string, err: SyscallError): VssDeviceError {
 
 const POLLFD_SIZE = 8;
 
-export class VssDevice {
+export class VssDevice implements RequestChannel {
   readonly path: string;
   readonly #fd: number;
   readonly #wakeRead: number;

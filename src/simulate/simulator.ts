@@ -3,21 +3,13 @@
 // so the kernel has already failed the transaction), 2 = failure.
 import { setTimeout as delay } from 'node:timers/promises';
 import { opName, type VssOp } from '../protocol/hv-vss.ts';
-import type { AnswerReceipt, VssRequest } from '../native/vss-device.ts';
+import type { RequestChannel } from '../native/vss-device.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Clock } from '../util/clock.ts';
 
 export const OUTCOMES = { success: 0, timeout: 1, failure: 2 } as const;
 export type Outcome = (typeof OUTCOMES)[keyof typeof OUTCOMES];
 export const OUTCOME_NAMES: Record<Outcome, string> = { 0: 'success', 1: 'timeout', 2: 'failure' };
-
-/** What the simulator needs from a device (VssDevice has it). */
-export interface RequestChannel {
-  readonly path: string;
-  readonly kernelTimeoutMs: number;
-  nextRequest(): Promise<VssRequest | null>;
-  answer(request: VssRequest, status: 'success' | 'fail'): AnswerReceipt;
-}
 
 export interface SimulatorOptions {
   readonly outcomes: Readonly<Record<VssOp, Outcome>>;

@@ -5,18 +5,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VssAgent, type RequestDevice } from '../../src/daemon/vss-agent.ts';
+import { VssAgent } from '../../src/daemon/vss-agent.ts';
 import { FreezeJournal } from '../../src/daemon/freeze-journal.ts';
 import type { HookEngine, RunContext } from '../../src/daemon/hook-engine.ts';
 import { AgentLogger, type LogLevel } from '../../src/log/logger.ts';
-import type { AnswerReceipt, VssRequest } from '../../src/native/vss-device.ts';
+import type { AnswerReceipt, RequestChannel, VssRequest } from '../../src/native/vss-device.ts';
 import type { FrozenHook, HookResult, ScanResult } from '../../src/hooks/index.ts';
 import { opFromCode } from '../../src/protocol/hv-vss.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 
 const KERNEL_TIMEOUT_MS = 15_000;
 
-class FakeDevice implements RequestDevice {
+class FakeDevice implements RequestChannel {
   readonly path = '/dev/fake_appvss';
   readonly kernelTimeoutMs = KERNEL_TIMEOUT_MS;
   readonly answers: Array<{ opt: number; msgid: bigint; status: string; late: boolean }> = [];

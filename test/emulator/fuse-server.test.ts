@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { within } from '../support/process.ts';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,19 +24,6 @@ const WAIT_MS = 10_000;
 
 const skip =
   process.platform !== 'linux' || process.getuid?.() !== 0 || !fs.existsSync('/dev/fuse') ? 'needs Linux, root and /dev/fuse' : false;
-
-/** Rejects if `promise` has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The fixture in a child process, with its stdout as a stream of lines to wait on. */
 class ServerProcess {

@@ -67,19 +67,6 @@ export function logging(logFile: string, code = 0, extra = ''): string {
   return `echo "$HVVSS_HOOK $1 $HVVSS_REASON" >> '${logFile}'\n${extra}\nexit ${code}`;
 }
 
-/** Awaits `promise`, failing the test if it takes longer than `ms` (the event never happened). */
-export async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** True while a process with this pid exists. */
 export function alive(pid: number): boolean {
   try {

@@ -6,7 +6,8 @@ import { killAllResidents, residentHooks, runHook } from '../../src/hooks/hook-r
 import type { BrokenFreezeEvent } from '../../src/hooks/types.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { FakeClock } from '../support/fake-clock.ts';
-import { alive, collector, logging, sandbox, within } from './fixtures.ts';
+import { alive, collector, logging, sandbox } from './fixtures.ts';
+import { within } from '../support/process.ts';
 
 const ROOT_ONLY = { trustedUids: [0] };
 
@@ -77,7 +78,7 @@ test('a resident process that dies while frozen is a broken freeze: event at onc
   sb.groups.push(resident.pid);
   process.kill(-resident.pid, 'SIGKILL'); // the session dies (e.g. the database restarted)
 
-  const event = await within(5_000, broken, 'the broken-freeze event');
+  const event = await within(broken, 5_000, 'the broken-freeze event');
   assert.equal(event.hook, '20-db');
   assert.equal(event.pid, resident.pid);
   assert.equal(event.signal, 'SIGKILL');
