@@ -15,26 +15,12 @@
 //    command-line process itself until it has thawed.
 // Nobody takes it while someone else is frozen, so nothing ever writes it while a host backup
 // holds the file systems suspended.
-import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tryLock } from '../native/libc.ts';
+import { readHolder, type HolderKind, type LockHolder } from './lock-holder.ts';
 
-export type HolderKind = 'daemon' | 'manual';
-
-export interface LockHolder {
-  readonly pid: number;
-  readonly kind: HolderKind;
-  /** What it is doing: check, freeze, frozen, thaw, recovery. */
-  readonly op: string;
-  /** ISO time it took the lock (or entered `op`). */
-  readonly since: string;
-  /** A manual freeze's keeper: the socket "hvvss thaw" asks to thaw. */
-  readonly keeper?: string;
-  /** hvvss freeze -- CMD: the command it runs while frozen. */
-  readonly command?: string;
-  /** When the holder thaws by itself (daemon watchdog, keeper auto-thaw), ISO. */
-  readonly thawsBy?: string;
-}
+export { adviceFor, describeHolder, pidAlive, readHolder, type HolderKind, type LockHolder } from './lock-holder.ts';
 
 export type Claim = { readonly ok: true } | { readonly ok: false; readonly holder: LockHolder | undefined };
 
@@ -99,58 +85,6 @@ export class HooksLock {
 
   /** Who wrote the lock file last (a live holder only if the lock is busy). Never writes. */
   static readHolder(path: string): LockHolder | undefined {
-    try {
-      const data = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>;
-      if (typeof data.pid !== 'number' || (data.kind !== 'daemon' && data.kind !== 'manual') || typeof data.op !== 'string') return undefined;
-      return data as LockHolder;
-    } catch {
-      return undefined;
-    }
+    return readHolder(path);
   }
-}
-
-/** "pid 123 is alive" by kill(pid, 0): only for display, see the top of this file. */
-export function pidAlive(pid: number): boolean {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Who holds the hooks, in one phrase: "the hvvss daemon (pid 12) holds a host freeze since ...". */
-export function describeHolder(holder: LockHolder | undefined, lockPath: string): string {
-  if (!holder) return `another hvvss process holds ${lockPath}`;
-  const since = holder.since ? ` since ${holder.since}` : '';
-  if (holder.kind === 'daemon') {
-    switch (holder.op) {
-      case 'frozen':
-      case 'freeze':
-        return `the hvvss daemon (pid ${holder.pid}) holds a host freeze${since}${holder.thawsBy ? `, thawing by ${holder.thawsBy} at the latest` : ''}`;
-      case 'check':
-        return `the hvvss daemon (pid ${holder.pid}) is running the hooks for a host CHECK`;
-      default:
-        return `the hvvss daemon (pid ${holder.pid}) is running the hooks (${holder.op})`;
-    }
-  }
-  if (holder.command !== undefined) return `a manual freeze (hvvss freeze -- ${holder.command}, pid ${holder.pid}) holds the hooks${since}`;
-  if (holder.op === 'frozen' || holder.keeper !== undefined) {
-    return `a manual freeze (hvvss freeze, kept by pid ${holder.pid}) holds the hooks${since}${holder.thawsBy ? `, thawing by itself at ${holder.thawsBy}` : ''}`;
-  }
-  return `hvvss ${holder.op} (pid ${holder.pid}) is running the hooks`;
-}
-
-/** What to do about that holder, for someone who wants the hooks. */
-export function adviceFor(holder: LockHolder | undefined): string {
-  if (!holder) return 'try again in a moment';
-  if (holder.kind === 'daemon') {
-    return holder.op === 'frozen' || holder.op === 'freeze'
-      ? "wait for the host's THAW (the daemon also thaws by itself after its --max-frozen), then try again"
-      : 'try again in a moment';
-  }
-  if (holder.command !== undefined) return `wait for the command to finish, or interrupt it (kill -INT ${holder.pid}), which thaws`;
-  if (holder.op === 'frozen' || holder.keeper !== undefined) return 'run "hvvss thaw" to end it';
-  return 'try again in a moment';
 }
