@@ -1,0 +1,42 @@
+import { Command, Flags } from '@oclif/core';
+import { jsonFlag, hooksDirFlag, stateDirFlag, statusSocketFlag } from '../cli/manual-flags.ts';
+import { defaultPaths, pidfileIn } from '../daemon/paths.ts';
+import { renderPrometheus, renderStatus } from '../status/render.ts';
+import { gatherStatus } from '../status/status.ts';
+
+export default class Status extends Command {
+  static override summary = 'Show the daemon, any freeze, the hooks and the last transactions; exit status for rc.d and monitoring.';
+
+  static override description = `Asks the daemon on its status socket (pid, uptime, whether it is registered on the device, idle/checking/freezing/frozen/thawing, its last transactions with per-hook durations), reads the freeze journal for a freeze held by the daemon or by "hvvss freeze" (and asks its keeper for the resident hooks and the automatic thaw time), and judges every entry of the hooks directory. It writes nothing and takes no lock, so it answers while a backup holds the file systems frozen.
+
+Exit status:
+  0  healthy: the daemon answers, and nothing is frozen longer than expected
+  1  the daemon is not running, or runs without answering (not registered yet, or stuck)
+  2  frozen longer than expected: a freeze is past its own automatic thaw time, or the journal records a freeze whose holder is gone ("hvvss thaw" thaws it)
+  3  unknown: the status socket or the journal could not be read (not root?)
+When several apply, the highest listed first wins: 2, then 1, then 3.`;
+
+  static override examples = [
+    { description: 'For a person:', command: '<%= config.bin %> <%= command.id %>' },
+    { description: 'For a monitoring check (one JSON document):', command: '<%= config.bin %> <%= command.id %> --json' },
+    { description: 'For a Prometheus textfile collector:', command: '<%= config.bin %> <%= command.id %> --prometheus > /var/tmp/node_exporter/hvvss.prom' },
+  ];
+
+  static override flags = {
+    json: jsonFlag,
+    prometheus: Flags.boolean({ summary: 'Print Prometheus metrics (text exposition format) instead.', exclusive: ['json'] }),
+    socket: statusSocketFlag,
+    pidfile: Flags.string({ summary: "The daemon's pidfile.", default: pidfileIn(defaultPaths().runDir), helpValue: 'PATH' }),
+    'state-dir': stateDirFlag,
+    'hooks-dir': hooksDirFlag,
+    help: Flags.help({ char: 'h' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Status);
+    const report = await gatherStatus({ socket: flags.socket, pidfile: flags.pidfile, stateDir: flags['state-dir'], hooksDir: flags['hooks-dir'] });
+    const text = flags.json ? JSON.stringify(report, null, 2) + '\n' : flags.prometheus ? renderPrometheus(report) : renderStatus(report);
+    await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
+    if (report.exitCode !== 0) this.exit(report.exitCode);
+  }
+}
