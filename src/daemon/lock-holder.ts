@@ -38,9 +38,23 @@ export function pidAlive(pid: number): boolean {
   if (!(pid > 0)) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !zombie(pid);
+}
+
+/**
+ * A dead process nobody has reaped yet still answers kill(pid, 0): a keeper outlives the
+ * command line that started it, so its parent is whatever reaps orphans (in a container,
+ * maybe nothing). Linux shows the state in /proc; elsewhere init reaps promptly.
+ */
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
 

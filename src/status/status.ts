@@ -169,7 +169,8 @@ async function freezeState(record: FrozenRecord, daemon: DaemonState, lockHolder
   const described = lockHolder?.pid === record.holder.pid ? lockHolder : undefined;
   const socket = described?.keeper ?? keeperSocketIn(stateDir);
   const keeper = await keeperStatus(socket, SOCKET_TIMEOUT_MS).catch(() => undefined);
-  const alive = (keeper !== undefined && keeper.pid === record.holder.pid) || pidAlive(record.holder.pid);
+  // A keeper is alive when it answers; hvvss freeze -- CMD has no socket, only its pid.
+  const alive = keeper !== undefined ? keeper.pid === record.holder.pid : described?.command !== undefined && pidAlive(record.holder.pid);
   const thawsBy = keeper?.autoThawAt ?? described?.thawsBy;
   return {
     ...base,
@@ -209,8 +210,8 @@ export async function gatherStatus(input: StatusInput): Promise<StatusReport> {
   if (freeze?.abandoned) {
     health.add('frozenTooLong');
     problems.push(
-      `${plural(freeze.hooks.length, 'hook')} recorded as frozen since ${freeze.since} by ${freeze.holder.kind} pid ${freeze.holder.pid}, which is gone: ` +
-        'run "hvvss thaw" (or start the daemon, which thaws it first)',
+      `${plural(freeze.hooks.length, 'hook')} recorded as frozen since ${freeze.since} by ${freeze.holder.kind} pid ${freeze.holder.pid}, which is gone${freeze.holder.kind === 'manual' ? ' (its keeper does not answer)' : ''}: ` +
+        `run "hvvss thaw" (${daemon.answering ? 'the daemon also thaws it before its next host request' : 'or start the daemon, which thaws it first'})`,
     );
   } else if (freeze?.thawsBy && now.getTime() > Date.parse(freeze.thawsBy) + OVERDUE_GRACE_MS) {
     health.add('frozenTooLong');
