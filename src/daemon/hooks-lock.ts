@@ -28,7 +28,6 @@ export class HooksLock {
   readonly path: string;
   readonly #kind: HolderKind;
   #fd: number | undefined;
-  #holder: LockHolder | undefined;
 
   constructor(path: string, kind: HolderKind) {
     this.path = path;
@@ -65,10 +64,10 @@ export class HooksLock {
   describe(what: Omit<LockHolder, 'pid' | 'kind' | 'since'> & { since?: string }): void {
     if (this.#fd === undefined) return;
     const { since, ...rest } = what;
-    this.#holder = { pid: process.pid, kind: this.#kind, since: since ?? new Date().toISOString(), ...rest };
+    const holder: LockHolder = { pid: process.pid, kind: this.#kind, since: since ?? new Date().toISOString(), ...rest };
     try {
       ftruncateSync(this.#fd);
-      writeSync(this.#fd, JSON.stringify(this.#holder) + '\n', 0);
+      writeSync(this.#fd, JSON.stringify(holder) + '\n', 0);
     } catch {
       // Only informational: a full disk must not stop a thaw.
     }
@@ -79,7 +78,6 @@ export class HooksLock {
     if (this.#fd === undefined) return;
     const fd = this.#fd;
     this.#fd = undefined;
-    this.#holder = undefined;
     closeSync(fd);
   }
 
