@@ -163,7 +163,8 @@ async function freezeState(record: FrozenRecord, daemon: DaemonState, lockHolder
     const snapshot = daemon.snapshot;
     const ours = snapshot !== undefined && snapshot.pid === record.holder.pid;
     const alive = ours || pidAlive(record.holder.pid);
-    const thawsBy = ours ? snapshot.frozen?.watchdogAt : undefined;
+    // A daemon that does not answer (stopped, stuck) still wrote its watchdog time in the lock file.
+    const thawsBy = ours ? snapshot.frozen?.watchdogAt : lockHolder?.pid === record.holder.pid ? lockHolder.thawsBy : undefined;
     return { ...base, holder: { kind: 'daemon', pid: record.holder.pid, alive }, ...(thawsBy ? { thawsBy } : {}), abandoned: !alive };
   }
   const described = lockHolder?.pid === record.holder.pid ? lockHolder : undefined;
