@@ -55,6 +55,8 @@ export interface MariaDb {
   query(sql: string): Promise<string>;
   /** Starts a client running `sql` and returns it running. */
   client(sql: string): WatchedProcess;
+  /** Starts a client that reads statements from its stdin (a pipe) and prints each result at once. */
+  session(): WatchedProcess;
   stop(): Promise<void>;
 }
 
@@ -95,7 +97,8 @@ export async function startMariaDb(): Promise<Started<MariaDb>> {
         const { stdout } = await run(clientBin, [...base, '-e', sql], { timeout: 20_000 });
         return stdout.trim();
       },
-      client: (sql) => new WatchedProcess(clientBin, [...base, '-e', sql]),
+      client: (sql) => new WatchedProcess(clientBin, [...base, '--unbuffered', '-e', sql]),
+      session: () => new WatchedProcess(clientBin, [...base, '--unbuffered'], { stdio: ['pipe', 'pipe', 'pipe'] }),
       stop: () => stopServer(proc, 'SIGTERM', root),
     },
   };

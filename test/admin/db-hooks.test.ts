@@ -136,6 +136,30 @@ test('50-mysql: a freeze that fails later in the sequence rolls back and release
   assert.equal((await within(insert.exited, 10_000, 'the INSERT after the rollback')).code, 0, insert.output);
 });
 
+test('50-mysql: a lock it cannot get within MYSQL_LOCK_WAIT fails the freeze in time, leaving nothing held', async (t) => {
+  const db = needs(t, mariadb);
+  if (!db) return;
+  await db.query('CREATE DATABASE IF NOT EXISTS hvvss_test; CREATE TABLE IF NOT EXISTS hvvss_test.t (id INT) ENGINE=InnoDB');
+  // Another session holds a table lock that FLUSH TABLES WITH READ LOCK has to wait for.
+  const holder = db.session();
+  cleanups.push(() => void holder.child.kill('SIGKILL'));
+  holder.child.stdin!.write("LOCK TABLES hvvss_test.t WRITE; SELECT CONCAT('held', '-lock');\n");
+  await holder.waitForLine(/^held-lock$/);
+  const fx = enabled(['50-mysql.sample'], { 'mysql.env': { MYSQL_SOCKET: db.socket, MYSQL_LOST_FILE: '@ROOT@/lost', MYSQL_LOCK_WAIT: '1' } });
+  const daemon = await startDaemon(fx);
+  const freeze = await emu.host.request('freeze');
+  assert.equal(freeze.result, 'fail');
+  assert.equal(freeze.reason, 'app-failed', 'answered by the daemon, before the kernel\'s limit');
+  await daemon.waitForLine(/\[50-mysql\] ERROR 1205 .*Lock wait timeout exceeded/);
+  await daemon.waitForLine(/\[50-mysql\] could not take the global read lock/);
+  await daemon.waitForLine(/thaw \(rollback, msgid \d+\): success/);
+  holder.child.stdin!.end();
+  assert.equal((await within(holder.exited, 10_000, 'the other session to end')).code, 0, holder.output);
+  const insert = db.client('INSERT INTO hvvss_test.t VALUES (3)');
+  cleanups.push(() => void insert.child.kill('SIGKILL'));
+  assert.equal((await within(insert.exited, 10_000, 'an INSERT once the other lock is gone')).code, 0, insert.output);
+});
+
 test('50-mysql: a lock lost while frozen (session killed) makes the thaw fail', async (t) => {
   const db = needs(t, mariadb);
   if (!db) return;
