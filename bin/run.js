@@ -9,7 +9,11 @@ if (major < 22) {
   process.exit(1);
 }
 // Reuse compiled bytecode between runs: start-up time matters for rc.d and monitoring checks.
-const { enableCompileCache } = await import('node:module');
-enableCompileCache?.();
+// Not for `status`: it must never write to disk (the cache is written on first use of a new
+// version), since it may run while hv_vss_daemon(8) holds the file systems suspended.
+if (process.argv[2] !== 'status') {
+  const { enableCompileCache } = await import('node:module');
+  enableCompileCache?.();
+}
 const { execute } = await import('@oclif/core');
 await execute({ dir: import.meta.url });

@@ -1,6 +1,9 @@
 // Flags shared by the commands that open the device.
 import { Flags } from '@oclif/core';
 import { APP_DEVICE, KERNEL_TIMEOUT_MS } from '../protocol/hv-vss.ts';
+import { defaultPaths, describeDefault, pidfileIn, socketIn } from '../daemon/paths.ts';
+
+const paths = defaultPaths();
 
 export const deviceFlag = Flags.string({
   summary: 'Application VSS device to register on.',
@@ -24,3 +27,43 @@ export function positiveSeconds(flag: string, input: string): number {
   }
   return value;
 }
+
+/** A duration flag in seconds (fractions allowed). */
+export const secondsFlag = (summary: string, defaultValue: number) =>
+  Flags.custom<number>({
+    summary,
+    default: defaultValue,
+    helpValue: 'SECONDS',
+    parse: async (input, _ctx, opts) => positiveSeconds(`--${opts.name}`, input),
+  })();
+
+export const hooksDirFlag = Flags.string({
+  summary: 'Directory of hook scripts.',
+  env: 'HVVSS_HOOKS_DIR',
+  default: paths.hooksDir,
+  defaultHelp: async () => describeDefault((p) => p.hooksDir),
+  helpValue: 'DIR',
+});
+
+export const stateDirFlag = Flags.string({
+  summary: 'State directory: freeze journal, hooks lock, keeper socket.',
+  env: 'HVVSS_STATE_DIR',
+  default: paths.stateDir,
+  defaultHelp: async () => describeDefault((p) => p.stateDir),
+  helpValue: 'DIR',
+});
+
+export const socketFlag = Flags.string({
+  summary: 'Root-only status socket of the daemon.',
+  env: 'HVVSS_SOCKET',
+  default: socketIn(paths.runDir),
+  defaultHelp: async () => describeDefault((p) => socketIn(p.runDir)),
+  helpValue: 'PATH',
+});
+
+export const pidfileFlag = Flags.string({
+  summary: "The daemon's pidfile, locked while it runs.",
+  default: pidfileIn(paths.runDir),
+  defaultHelp: async () => describeDefault((p) => pidfileIn(p.runDir)),
+  helpValue: 'PATH',
+});

@@ -1,34 +1,9 @@
 // Flags of the operator commands (check, freeze, thaw, status). Names, defaults and environment
 // variables match the daemon's, so a manual run uses the same hooks, limits and state.
 import { Flags } from '@oclif/core';
-import { defaultPaths, socketIn } from '../daemon/paths.ts';
-import { positiveSeconds } from './flags.ts';
+import { hooksDirFlag, secondsFlag, stateDirFlag } from './flags.ts';
 
-const paths = defaultPaths();
-
-export const secondsFlag = (summary: string, defaultValue: number) =>
-  Flags.custom<number>({
-    summary,
-    default: defaultValue,
-    helpValue: 'SECONDS',
-    parse: async (input, _ctx, opts) => positiveSeconds(`--${opts.name}`, input),
-  })();
-
-export const hooksDirFlag = Flags.string({ summary: 'Directory of hook scripts.', env: 'HVVSS_HOOKS_DIR', default: paths.hooksDir, helpValue: 'DIR' });
-
-export const stateDirFlag = Flags.string({
-  summary: "The daemon's state directory: freeze journal, hooks lock, keeper socket.",
-  env: 'HVVSS_STATE_DIR',
-  default: paths.stateDir,
-  helpValue: 'DIR',
-});
-
-export const statusSocketFlag = Flags.string({
-  summary: "The daemon's status socket.",
-  env: 'HVVSS_SOCKET',
-  default: socketIn(paths.runDir),
-  helpValue: 'PATH',
-});
+export { hooksDirFlag, secondsFlag, stateDirFlag };
 
 export const jsonFlag = Flags.boolean({ summary: 'Print one JSON document (for scripts and monitoring) instead of text.' });
 

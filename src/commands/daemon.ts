@@ -1,26 +1,15 @@
 import { Command, Flags } from '@oclif/core';
 import { runAgentProcess, StartupError } from '../cli/agent-process.ts';
-import { deviceFlag, kernelTimeoutFlag, positiveSeconds } from '../cli/flags.ts';
+import { deviceFlag, hooksDirFlag, kernelTimeoutFlag, pidfileFlag, secondsFlag, socketFlag, stateDirFlag } from '../cli/flags.ts';
 import { VssDevice } from '../native/vss-device.ts';
 import { systemClock } from '../util/clock.ts';
-import { defaultPaths, hooksLockIn, journalIn, pidfileIn, socketIn } from '../daemon/paths.ts';
+import { hooksLockIn, journalIn } from '../daemon/paths.ts';
 import { HooksLock } from '../daemon/hooks-lock.ts';
 import { Pidfile } from '../daemon/pidfile.ts';
 import { FreezeJournal } from '../daemon/freeze-journal.ts';
 import { createHookEngine } from '../daemon/hook-engine.ts';
 import { VssAgent } from '../daemon/vss-agent.ts';
 import { StatusServer } from '../daemon/status-server.ts';
-
-const paths = defaultPaths();
-
-const seconds = (summary: string, defaultValue: number, env?: string) =>
-  Flags.custom<number>({
-    summary,
-    default: defaultValue,
-    helpValue: 'SECONDS',
-    ...(env ? { env } : {}),
-    parse: async (input, _ctx, opts) => positiveSeconds(`--${opts.name}`, input),
-  })();
 
 export default class Daemon extends Command {
   static override summary = 'Register as the application VSS agent and run the hooks on every host request.';
@@ -42,14 +31,14 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
     foreground: Flags.boolean({ char: 'n', summary: 'Stay in the foreground and log to standard error.' }),
     debug: Flags.boolean({ char: 'd', summary: 'Log debug lines too.' }),
     device: deviceFlag,
-    'hooks-dir': Flags.string({ summary: 'Directory of hook scripts.', env: 'HVVSS_HOOKS_DIR', default: paths.hooksDir, helpValue: 'DIR' }),
-    timeout: seconds('Answer every request within this long after reading it; must leave the fs daemon time inside the kernel limit.', 10),
-    'hook-timeout': seconds('Limit for one hook invocation (SIGTERM to its process group, SIGKILL after --kill-grace).', 8),
-    'kill-grace': seconds('Time between SIGTERM and SIGKILL for a hook past its time.', 1),
-    'max-frozen': seconds('Thaw by itself when no THAW arrives within this long after a freeze (watchdog).', 60),
-    pidfile: Flags.string({ summary: 'Pidfile, locked while the daemon runs.', default: pidfileIn(paths.runDir), helpValue: 'PATH' }),
-    socket: Flags.string({ summary: 'Root-only status socket read by "hvvss status".', env: 'HVVSS_SOCKET', default: socketIn(paths.runDir), helpValue: 'PATH' }),
-    'state-dir': Flags.string({ summary: 'Directory of the freeze journal.', env: 'HVVSS_STATE_DIR', default: paths.stateDir, helpValue: 'DIR' }),
+    'hooks-dir': hooksDirFlag,
+    timeout: secondsFlag('Answer every request within this long after reading it; must leave the fs daemon time inside the kernel limit.', 10),
+    'hook-timeout': secondsFlag('Limit for one hook invocation (SIGTERM to its process group, SIGKILL after --kill-grace).', 8),
+    'kill-grace': secondsFlag('Time between SIGTERM and SIGKILL for a hook past its time.', 1),
+    'max-frozen': secondsFlag('Thaw by itself when no THAW arrives within this long after a freeze (watchdog).', 60),
+    pidfile: pidfileFlag,
+    socket: socketFlag,
+    'state-dir': stateDirFlag,
     'kernel-timeout': kernelTimeoutFlag,
     help: Flags.help({ char: 'h' }),
   };

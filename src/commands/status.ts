@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
-import { jsonFlag, hooksDirFlag, stateDirFlag, statusSocketFlag } from '../cli/manual-flags.ts';
-import { defaultPaths, pidfileIn } from '../daemon/paths.ts';
+import { jsonFlag } from '../cli/manual-flags.ts';
+import { hooksDirFlag, pidfileFlag, socketFlag, stateDirFlag } from '../cli/flags.ts';
 import { renderPrometheus, renderStatus } from '../status/render.ts';
 import { gatherStatus } from '../status/status.ts';
 
@@ -25,8 +25,8 @@ When several apply, the highest listed first wins: 2, then 1, then 3.`;
   static override flags = {
     json: jsonFlag,
     prometheus: Flags.boolean({ summary: 'Print Prometheus metrics (text exposition format) instead.', exclusive: ['json'] }),
-    socket: statusSocketFlag,
-    pidfile: Flags.string({ summary: "The daemon's pidfile.", default: pidfileIn(defaultPaths().runDir), helpValue: 'PATH' }),
+    socket: socketFlag,
+    pidfile: pidfileFlag,
     'state-dir': stateDirFlag,
     'hooks-dir': hooksDirFlag,
     help: Flags.help({ char: 'h' }),

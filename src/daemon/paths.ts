@@ -13,6 +13,14 @@ export function defaultPaths(os: string = process.platform): DaemonPaths {
     : { hooksDir: '/etc/hvvss/hooks.d', stateDir: '/var/lib/hvvss', runDir: '/run/hvvss' };
 }
 
+/**
+ * A default path for --help, the same on every OS: the oclif manifest is built once (on Linux)
+ * and shipped, so a default computed at build time would show Linux paths on FreeBSD.
+ */
+export function describeDefault(pick: (paths: DaemonPaths) => string): string {
+  return `${pick(defaultPaths('freebsd'))} on FreeBSD, ${pick(defaultPaths('linux'))} on Linux`;
+}
+
 export const pidfileIn = (runDir: string): string => join(runDir, 'hvvss.pid');
 export const socketIn = (runDir: string): string => join(runDir, 'hvvss.sock');
 export const journalIn = (stateDir: string): string => join(stateDir, 'frozen.json');
