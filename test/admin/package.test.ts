@@ -1,0 +1,91 @@
+// The npm package as an admin gets it: `npm pack` of the built tree (run `npm run build` first), its
+// contents, then `npm install -g` of the tarball into a temporary prefix (the layout of
+// /usr/local/lib/node_modules/hvvss that rc.d/hvvss expects) and the installed hvvss run from there.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startEmulator } from '../../src/emulator/host-client.ts';
+import { hooksFixture } from '../support/hooks-dir.ts';
+import { WatchedProcess, within } from '../support/process.ts';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+// npm and the installed bin's `#!/usr/bin/env node` find this Node.js (24) first.
+const ENV = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+
+let scratch: string;
+let tarball: string;
+let files: Map<string, number>;
+
+before(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'hvvss-package-'));
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', scratch], { cwd: ROOT, env: ENV, timeout: 120_000 });
+  const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string; mode: number }> }>;
+  assert.ok(packed);
+  tarball = join(scratch, packed.filename);
+  files = new Map(packed.files.map((f) => [f.path, f.mode]));
+});
+after(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+test('the tarball has the built CLI, its manifest, the man pages, the sample hooks and rc.d/hvvss, and no sources', () => {
+  const paths = [...files.keys()];
+  for (const required of ['package.json', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/daemon.js', 'rc.d/hvvss']) {
+    assert.ok(files.has(required), `${required} is in the package (did "npm run build" run?); it has:\n${paths.join('\n')}`);
+  }
+  const samples = readdirSync(join(ROOT, 'hooks.d'));
+  assert.ok(samples.length > 0);
+  for (const sample of samples) assert.ok(files.has(`hooks.d/${sample}`), `hooks.d/${sample} is in the package`);
+  const manDir = join(ROOT, 'man');
+  for (const page of existsSync(manDir) ? readdirSync(manDir) : []) assert.ok(files.has(`man/${page}`), `man/${page} is in the package`);
+  // Executable where it matters: the bin, the rc.d script (copied to /usr/local/etc/rc.d) and the samples.
+  for (const exe of ['bin/run.js', 'rc.d/hvvss', ...samples.map((s) => `hooks.d/${s}`)]) {
+    assert.equal((files.get(exe) ?? 0) & 0o111, 0o111, `${exe} is executable in the package (mode ${(files.get(exe) ?? 0).toString(8)})`);
+  }
+  const strays = paths.filter((p) => /^(src|test|bench|scripts|\.ci)\//.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')));
+  assert.deepEqual(strays, [], 'sources and tests stay out of the package');
+});
+
+test('npm install -g of the tarball gives a working hvvss: --help, simulate -h, and the daemon against the emulator', async () => {
+  const prefix = join(scratch, 'prefix');
+  await run('npm', ['install', '--global', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', tarball], { env: ENV, timeout: 300_000 });
+
+  // The paths rc.d/hvvss and the install notes use, under the prefix (/usr/local on FreeBSD).
+  const script = join(prefix, 'lib', 'node_modules', 'hvvss', 'bin', 'run.js');
+  assert.ok(existsSync(script), `${script} exists`);
+  const bin = join(prefix, 'bin', 'hvvss');
+  assert.equal(resolve(dirname(bin), readlinkSync(bin)), script);
+  assert.ok(statSync(join(prefix, 'lib', 'node_modules', 'hvvss', 'rc.d', 'hvvss')).mode & 0o100);
+  assert.ok(!existsSync(join(prefix, 'lib', 'node_modules', 'hvvss', 'node_modules', 'typescript')), 'no dev dependencies');
+
+  const help = await run(bin, ['--help'], { env: ENV, timeout: 30_000 });
+  assert.match(help.stdout, /USAGE\s+\$ hvvss \[COMMAND\]/);
+  for (const command of ['daemon', 'simulate']) assert.match(help.stdout, new RegExp(`^\\s+${command}\\s`, 'm'));
+  const simulate = await run(process.execPath, [script, 'simulate', '-h'], { env: ENV, timeout: 30_000 });
+  assert.match(simulate.stdout, /\$ hvvss simulate/);
+
+  // The installed copy, native binding and all, registers and answers.
+  const emu = await startEmulator({ timeoutMs: 5_000 });
+  const fx = hooksFixture({ '10-a': 'exit 0' });
+  try {
+    const daemon = new WatchedProcess(process.execPath, [
+      script, 'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir, '--state-dir', join(fx.root, 'state'),
+      '--pidfile', join(fx.root, 'hvvss.pid'), '--socket', join(fx.root, 'hvvss.sock'), '--kernel-timeout', '5', '--timeout', '3',
+    ], { env: ENV });
+    try {
+      await daemon.waitForLine(/registered on /, 20_000);
+      assert.equal((await emu.host.request('check')).result, 'success', daemon.output);
+    } finally {
+      assert.equal((await within(daemon.stop(), 20_000, 'the installed daemon to stop')).code, 0, daemon.output);
+    }
+  } finally {
+    fx.cleanup();
+    await emu.stop();
+  }
+});
