@@ -20,7 +20,12 @@ let postgres: Started<PostgreSql>;
 const cleanups: Array<() => Promise<void> | void> = [];
 
 before(async () => {
-  [emu, mariadb, postgres] = await Promise.all([startEmulator({ timeoutMs: 15_000 }), startMariaDb(), startPostgreSql()]);
+  const unavailable = (what: string) => (err: unknown) => ({ ok: false as const, reason: `${what} could not be set up: ${String(err)}` });
+  [emu, mariadb, postgres] = await Promise.all([
+    startEmulator({ timeoutMs: 15_000 }),
+    startMariaDb().catch(unavailable('MariaDB')),
+    startPostgreSql().catch(unavailable('PostgreSQL')),
+  ]);
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
