@@ -1,6 +1,7 @@
 // The sample hooks of hooks.d/, enabled as an admin would (copied without .sample), run by the real
 // hvvss daemon against the emulator, with real MariaDB and PostgreSQL servers (test/admin/databases.ts).
 // Database tests skip, saying why, when a server is not installed or does not start.
+import { missing } from '../support/requirements.ts';
 import { after, afterEach, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -68,7 +69,7 @@ async function startDaemon(fx: HooksFixture, extra: string[] = []): Promise<Watc
 
 function needs<T>(t: TestContext, started: Started<T>): T | undefined {
   if (started.ok) return started.server;
-  t.skip(started.reason);
+  missing(t, started.reason);
   return undefined;
 }
 
@@ -79,7 +80,7 @@ test('the sample hooks are POSIX sh and shellcheck-clean', (t) => {
     const syntax = spawnSync('sh', ['-n', join(HOOKS_D, sample)], { encoding: 'utf8' });
     assert.equal(syntax.status, 0, `${sample}: ${syntax.stderr}`);
   }
-  if (spawnSync('shellcheck', ['--version']).error) return t.skip('shellcheck is not installed (apt-get install shellcheck)');
+  if (spawnSync('shellcheck', ['--version']).error) return missing(t, 'shellcheck is not installed (apt-get install shellcheck)');
   const lint = spawnSync('shellcheck', samples.map((s) => join(HOOKS_D, s)), { encoding: 'utf8' });
   assert.equal(lint.status, 0, lint.stdout + lint.stderr);
 });

@@ -1,6 +1,7 @@
 // rc.d/hvvss, the shipped script unchanged, run through its start, status and stop paths with
 // stand-ins for rc.subr(8) and daemon(8) (test/admin/rc-standin/), starting the real hvvss daemon
 // against the emulator.
+import { missing } from '../support/requirements.ts';
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -92,7 +93,7 @@ test('the script is POSIX sh and shellcheck-clean', (t) => {
   const syntax = spawnSync('sh', ['-n', RC_SCRIPT], { encoding: 'utf8' });
   assert.equal(syntax.status, 0, syntax.stderr);
   const found = spawnSync('shellcheck', ['--version'], { encoding: 'utf8' });
-  if (found.error) return t.skip('shellcheck is not installed (apt-get install shellcheck)');
+  if (found.error) return missing(t, 'shellcheck is not installed (apt-get install shellcheck)');
   const lint = spawnSync('shellcheck', [RC_SCRIPT], { encoding: 'utf8' });
   assert.equal(lint.status, 0, lint.stdout + lint.stderr);
 });
