@@ -4,12 +4,14 @@
 // watched over the same window. Everything is read from /proc from outside: measuring never
 // wakes the daemon.
 //
-// RSS growth alone cannot tell a leak from a heap that V8 lets grow before collecting, so the
-// cycles run twice: as shipped, then with V8's heap capped well above the daemon's live set
-// (node --max-old-space-size, --max-semi-space-size). Live memory that keeps growing would make
-// the capped daemon fail; garbage only makes it collect sooner, and its RSS levels off.
+// RSS growth alone cannot tell a leak from a heap that V8 lets grow before collecting, and idle
+// wake-ups may be V8's rather than the daemon's, so everything runs twice: as shipped, then
+// with V8 options a daemon could be started with (heap capped well above its live set, no
+// memory reducer). Live memory that keeps growing would make the capped daemon fail; garbage
+// only makes it collect sooner, and its RSS levels off. Wake-ups that remain without V8's
+// memory reducer would be timers of the daemon's own.
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { appStage, startDaemon, startResponder, type Agent } from './lib/agents.ts';
 import { scratch, type BenchContext } from './lib/context.ts';
@@ -21,11 +23,18 @@ import type { BenchResult, Table } from './lib/report.ts';
 const GROWTH_GOAL_KIB = 2048;
 /** Time for the daemon to finish what follows its last answer (journal clear, GC) before reading. */
 const SETTLE_MS = 2000;
-/** The diagnosis run's V8 limits (MB): the daemon's live heap after a full GC is ~13 MB. */
-const CAPPED = ['--max-old-space-size=24', '--max-semi-space-size=1'];
+/**
+ * The diagnosis run's V8 options: heap limits (MB) well above the daemon's live heap after a
+ * full GC (~13 MB), and no memory reducer (V8's timer that wakes an idle process every ~8 s
+ * after a full GC, hoping to shrink the heap).
+ */
+const PROPOSED = ['--max-old-space-size=24', '--max-semi-space-size=1', '--no-memory-reducer'];
+/** Slots of the idle window, to tell a periodic wake-up from a tail of the last burst. */
+const SLOTS = 6;
 
-/** What a descriptor is, without inode numbers: "pipe", "socket", "/dev/null", a path. */
+/** What a descriptor is, without inode numbers or scratch directories: "pipe", "socket", "/dev/null", "hvvss.pid". */
 function kind(target: string): string {
+  if (target.startsWith('/') && !target.startsWith('/dev/')) return basename(target);
   return target.replace(/:\[\d+\]$/, '').replace(/^anon_inode:/, 'anon:');
 }
 
@@ -38,6 +47,21 @@ function fdSummary(fds: Map<number, string>): Map<string, number> {
 function fdDiff(before: Map<string, number>, after: Map<string, number>): string[] {
   const keys = new Set([...before.keys(), ...after.keys()]);
   return [...keys].filter((k) => before.get(k) !== after.get(k)).map((k) => `${k}: ${before.get(k) ?? 0} → ${after.get(k) ?? 0}`);
+}
+
+/** CPU use over an idle window of `seconds`, with wake-ups counted per slot. */
+async function idleWindow(pid: number, reference: number, seconds: number): Promise<{ idle: CpuDelta; ref: CpuDelta; slots: number[] }> {
+  const d0 = cpuUse(pid);
+  const r0 = cpuUse(reference);
+  const slots: number[] = [];
+  let prev = d0;
+  for (let i = 0; i < SLOTS; i++) {
+    await sleep((seconds * 1000) / SLOTS);
+    const now = cpuUse(pid);
+    slots.push(now.switches - prev.switches);
+    prev = now;
+  }
+  return { idle: delta(d0, prev), ref: delta(r0, cpuUse(reference)), slots };
 }
 
 interface CpuDelta {
@@ -103,24 +127,24 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
   const barePid = bare.pid;
   if (barePid === undefined) throw new Error('cannot start the idle node reference');
 
-  let shipped: Cycled, capped: Cycled, idle: CpuDelta, bareIdle: CpuDelta, bareRss: number;
+  const diagIdleS = idleS / 2;
+  let shipped: Cycled, capped: Cycled, bareRss: number;
+  let idle: CpuDelta, bareIdle: CpuDelta, slots: number[], diagIdle: CpuDelta, diagBareIdle: CpuDelta;
   try {
     const daemon = await startDaemon(ctx, { hooksDir: dir, root: join(root, 'daemon') });
     try {
       bareRss = rssKiB(barePid);
       shipped = await runCycles(ctx, daemon, cycles, 'as shipped');
       ctx.progress(`footprint: ${idleS} s idle window`);
-      const d0 = cpuUse(daemon.pid);
-      const b0 = cpuUse(barePid);
-      await sleep(idleS * 1000);
-      idle = delta(d0, cpuUse(daemon.pid));
-      bareIdle = delta(b0, cpuUse(barePid));
+      ({ idle, ref: bareIdle, slots } = await idleWindow(daemon.pid, barePid, idleS));
     } finally {
       await daemon.stop();
     }
-    const diag = await startDaemon(ctx, { hooksDir: dir, root: join(root, 'daemon-capped'), nodeFlags: CAPPED });
+    const diag = await startDaemon(ctx, { hooksDir: dir, root: join(root, 'daemon-v8'), nodeFlags: PROPOSED });
     try {
-      capped = await runCycles(ctx, diag, cycles, 'V8 heap capped');
+      capped = await runCycles(ctx, diag, cycles, 'V8 options');
+      ctx.progress(`footprint: ${diagIdleS} s idle window (V8 options)`);
+      ({ idle: diagIdle, ref: diagBareIdle } = await idleWindow(diag.pid, barePid, diagIdleS));
     } finally {
       await diag.stop();
     }
@@ -132,11 +156,11 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
   const cappedGrowth = capped.rssEnd - capped.rssStart;
   const fdChanges = fdDiff(fdSummary(shipped.fdsStart), fdSummary(shipped.fdsEnd));
   const failures = allFinite(shipped.rssStart, shipped.rssEnd, capped.rssEnd, bareRss, responderRss, idle.ticks, idle.switches, trend(shipped)) ? [] : ['no figures'];
-  const perMinute = (n: number) => ((n / idleS) * 60).toFixed(1);
+  const perMinute = (n: number, seconds: number) => ((n / seconds) * 60).toFixed(1);
   const threads = (d: CpuDelta) => Object.entries(d.byThread).map(([name, n]) => `${name} ${n}`).join(', ') || 'none';
   const rssTable: Table = {
     caption: 'Resident memory (VmRSS)',
-    columns: ['Moment', 'daemon as shipped', 'Δ vs after start', `daemon, node ${CAPPED.join(' ')}`, 'Δ vs after start'],
+    columns: ['Moment', 'daemon as shipped', 'Δ vs after start', 'daemon with the V8 options', 'Δ vs after start'],
     rows: [
       ...shipped.samples.map(([c, r], i) => {
         const cr = capped.samples[i]?.[1] ?? Number.NaN;
@@ -153,8 +177,9 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
       `back-to-back FREEZE/THAW cycles, and ${SETTLE_MS / 1000} s after the last; open descriptors (/proc/PID/fd, by kind) before and after. ` +
       `Then a ${idleS} s window with no requests: CPU time (utime+stime ticks from /proc/PID/stat, and the scheduler's on-CPU ns summed over ` +
       'threads) and context switches summed over threads (each wake-up of any thread counts one), watched alongside an idle ' +
-      '`node -e "setTimeout(() => {}, 2 ** 31 - 1)"` started in the same run. The cycles are then repeated with a second daemon whose V8 heap ' +
-      `is capped (\`node ${CAPPED.join(' ')} bin/run.js daemon ...\`): a diagnosis, not the shipped configuration.`,
+      '`node -e "setTimeout(() => {}, 2 ** 31 - 1)"` started in the same run, in ' + `${SLOTS} slots. The cycles and a ${diagIdleS} s idle window ` +
+      `are then repeated with a second daemon started with V8 options (\`node ${PROPOSED.join(' ')} bin/run.js daemon ...\`): a diagnosis, ` +
+      'not the shipped configuration.',
     tables: [
       rssTable,
       {
@@ -166,11 +191,14 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
         ],
       },
       {
-        caption: `Idle ${idleS} s`,
-        columns: ['Process', 'CPU ticks (10 ms)', 'on-CPU (ms)', 'context switches', 'per minute', 'by thread'],
+        caption: 'Idle',
+        columns: ['Process, window', 'CPU ticks (10 ms)', 'on-CPU (ms)', 'context switches', 'per minute', 'by thread'],
         rows: [
-          ['idle node -e (reference)', String(bareIdle.ticks), bareIdle.onCpuMs.toFixed(3), String(bareIdle.switches), perMinute(bareIdle.switches), threads(bareIdle)],
-          ['hvvss daemon', String(idle.ticks), idle.onCpuMs.toFixed(3), String(idle.switches), perMinute(idle.switches), threads(idle)],
+          [`idle node -e (reference), ${idleS} s`, String(bareIdle.ticks), bareIdle.onCpuMs.toFixed(3), String(bareIdle.switches), perMinute(bareIdle.switches, idleS), threads(bareIdle)],
+          [`hvvss daemon as shipped, ${idleS} s`, String(idle.ticks), idle.onCpuMs.toFixed(3), String(idle.switches), perMinute(idle.switches, idleS), threads(idle)],
+          [`  per ${+(idleS / SLOTS).toFixed(2)} s slot`, '', '', slots.join(', '), '', ''],
+          [`idle node -e (reference), ${diagIdleS} s`, String(diagBareIdle.ticks), diagBareIdle.onCpuMs.toFixed(3), String(diagBareIdle.switches), perMinute(diagBareIdle.switches, diagIdleS), threads(diagBareIdle)],
+          [`hvvss daemon with the V8 options, ${diagIdleS} s`, String(diagIdle.ticks), diagIdle.onCpuMs.toFixed(3), String(diagIdle.switches), perMinute(diagIdle.switches, diagIdleS), threads(diagIdle)],
         ],
       },
     ],
@@ -178,7 +206,7 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
       {
         what: `RSS growth over ${cycles} FREEZE/THAW cycles`,
         target: '< 2 MiB',
-        actual: `${signedMib(growth)} (trend over the second half ${signedMib(trend(shipped))} per 100 cycles; V8 heap capped: ${signedMib(cappedGrowth)}, trend ${signedMib(trend(capped))})`,
+        actual: `${signedMib(growth)} (trend over the second half ${signedMib(trend(shipped))} per 100 cycles; with the V8 options: ${signedMib(cappedGrowth)}, trend ${signedMib(trend(capped))})`,
         met: growth < GROWTH_GOAL_KIB,
         why:
           (Math.abs(trend(capped)) < 1024
@@ -204,9 +232,16 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
         actual: `${idle.ticks} ticks, ${idle.onCpuMs.toFixed(2)} ms on CPU, ${idle.switches} wake-ups (idle node: ${bareIdle.switches})`,
         met: idle.ticks === 0 && idle.switches <= bareIdle.switches,
         why:
-          `The wake-ups came from: ${threads(idle)}. Wake-ups of V8's worker threads (V8 DefaultWorke) or of the main thread soon after ` +
-          'busy cycles are V8 shrinking the heap it grew (its memory reducer runs GCs on a timer after an allocation burst); they stop ' +
-          'once it is done and would not occur with a capped heap. Wake-ups that continue at a steady rate would be a timer of the daemon.',
+          `The wake-ups came from: ${threads(idle)}; per ${+(idleS / SLOTS).toFixed(2)} s: ${slots.join(', ')}` +
+          (idle.switches > 0 ? ` (about one every ${(idleS / idle.switches).toFixed(1)} s)` : '') +
+          `. With --no-memory-reducer the same daemon woke ${diagIdle.switches} time(s) in ${diagIdleS} s` +
+          (diagIdle.switches <= diagBareIdle.switches
+            ? ', as the idle node reference: the periodic wake-up is V8\'s memory reducer (a timer V8 arms after a full GC and re-arms ' +
+              'every ~8 s while it waits to shrink the heap; the daemon\'s start-up already does full GCs), not a timer of hvvss. What ' +
+              'would close it: start the daemon with --no-memory-reducer (node option, or v8.setFlagsFromString before the first GC) ' +
+              'together with a heap limit, so that not shrinking the heap costs nothing.'
+            : ': wake-ups remain without V8\'s memory reducer, so they are timers of the daemon\'s own (setTimeout/setInterval ' +
+              'still armed while idle); `strace -f -tt -p PID` shows the epoll_wait timeouts.'),
       },
     ],
     notes: [`${shipped.fdsStart.size} descriptors after start: ${[...fdSummary(shipped.fdsStart)].map(([k, n]) => `${k} ×${n}`).join(', ')}.`],

@@ -83,7 +83,7 @@ type Method = 'daemon' | 'daemon-empty' | 'run-parts' | 'run-parts-empty' | 'spa
 const METHODS: readonly Method[] = ['daemon', 'daemon-empty', 'run-parts', 'run-parts-empty', 'spawn', 'spawn-pipes', 'execa'];
 
 export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
-  const reps = ctx.quick ? 10 : 80;
+  const reps = ctx.quick ? 10 : 60;
   const root = scratch(ctx, 'dispatch');
   const full = hooksDir(join(root, `hooks${HOOKS}`));
   const empty = hooksDir(join(root, 'hooks0'));
@@ -175,8 +175,9 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
       met: daemonRatio <= GOAL_RATIO,
       why:
         `Per hook, run-parts takes ${ms(perHook['run-parts'])} ms and the daemon ${ms(perHook.daemon)} ms. Starting a process from Node ` +
-        `(child_process.spawn, no I/O) costs ${signedMs(spawnGap)} ms per hook over run-parts' fork+exec: libuv spawns through a ` +
-        `fork of a large, multi-threaded process and a CLOEXEC error pipe. Pipes and a process group add ${signedMs(pipesGap)} ms, ` +
+        `(child_process.spawn, no I/O) costs ${signedMs(spawnGap)} ms per hook over run-parts' fork+exec: libuv on Linux spawns with a ` +
+        `plain fork(2) of the whole Node process (no vfork or posix_spawn), copying the page tables of a process of 80 MB and more and taking copy-on-write ` +
+        `faults until the child has exec'd, then waits for the exec through a pipe. Pipes and a process group add ${signedMs(pipesGap)} ms, ` +
         `execa ${signedMs(execaGap)} ms more, and the rest of the runner (environment, timers, output reading, drain, logging) ` +
         `${signedMs(rest)} ms. What would close it: spawn hooks without execa (node:child_process directly, as the references show), ` +
         `and, for the fork cost itself, a small resident C helper that runs the hooks with posix_spawn(3) on the daemon's behalf.`,

@@ -47,7 +47,7 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('the benchmarks mount the emulator (FUSE) and must run as root');
   const selected = BENCHMARKS.filter((b) => !only || only.includes(b.name));
   const started = performance.now();
-  const machine = machineInfo();
+  const machine = machineInfo(REPO);
 
   const tmp = mkdtempSync(join(tmpdir(), 'hvvss-bench-'));
   chmodSync(tmp, 0o755);

@@ -1,5 +1,6 @@
 // The machine a run happened on, and how busy it was meanwhile: the benchmarks share 2 cores
 // with other engineers' test runs, so every figure is read next to the load it was taken under.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 
@@ -10,9 +11,21 @@ export interface MachineInfo {
   readonly kernel: string;
   readonly memoryGiB: number;
   readonly date: string;
+  /** The commit measured, and whether the product's files differed from it. */
+  readonly commit: string;
 }
 
-export function machineInfo(): MachineInfo {
+function commitOf(repo: string): string {
+  try {
+    const head = execFileSync('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['-C', repo, 'status', '--porcelain', '--', 'src', 'bin', 'package.json'], { encoding: 'utf8' }).trim();
+    return dirty ? `${head} (src/bin with uncommitted changes)` : head;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+export function machineInfo(repo: string): MachineInfo {
   return {
     nproc: availableParallelism(),
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
@@ -20,6 +33,7 @@ export function machineInfo(): MachineInfo {
     kernel: `${process.platform} ${release()}`,
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     date: new Date().toISOString(),
+    commit: commitOf(repo),
   };
 }
 

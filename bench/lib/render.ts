@@ -52,6 +52,7 @@ export function renderReport(input: ReportInput): string {
       ['Memory', `${machine.memoryGiB} GiB`],
       ['Node.js', machine.node],
       ['Kernel', machine.kernel],
+      ['hvvss commit measured', machine.commit],
     ],
   }));
   out.push('');
