@@ -2,7 +2,7 @@
 // hvvss daemon against the emulator, with real MariaDB and PostgreSQL servers (test/admin/databases.ts).
 // Database tests skip, saying why, when a server is not installed or does not start.
 import { missing } from '../support/requirements.ts';
-import { after, afterEach, before, test, type TestContext } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -12,13 +12,14 @@ import { startEmulator, type RunningEmulator } from '../../src/emulator/host-cli
 import { hvvss, within, type WatchedProcess } from '../support/process.ts';
 import { hooksFixture, type HooksFixture } from '../support/hooks-dir.ts';
 import { startMariaDb, startPostgreSql, until, type MariaDb, type PostgreSql, type Started } from './databases.ts';
+import { cleanupsPerTest } from '../support/cleanups.ts';
 
 const HOOKS_D = fileURLToPath(new URL('../../hooks.d/', import.meta.url));
 
 let emu: RunningEmulator;
 let mariadb: Started<MariaDb>;
 let postgres: Started<PostgreSql>;
-const cleanups: Array<() => Promise<void> | void> = [];
+const defer = cleanupsPerTest();
 
 before(async () => {
   const unavailable = (what: string) => (err: unknown) => ({ ok: false as const, reason: `${what} could not be set up: ${String(err)}` });
@@ -27,9 +28,6 @@ before(async () => {
     startMariaDb().catch(unavailable('MariaDB')),
     startPostgreSql().catch(unavailable('PostgreSQL')),
   ]);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 after(async () => {
   await Promise.all([emu?.stop(), mariadb?.ok && mariadb.server.stop(), postgres?.ok && postgres.server.stop()]);
@@ -41,7 +39,7 @@ after(async () => {
  */
 function enabled(samples: string[], settings: Record<string, Record<string, string>> = {}): HooksFixture {
   const fx = hooksFixture();
-  cleanups.push(() => fx.cleanup());
+  defer(() => fx.cleanup());
   for (const sample of samples) {
     const hook = join(fx.dir, sample.replace(/\.sample$/, ''));
     copyFileSync(join(HOOKS_D, sample), hook);
@@ -62,7 +60,7 @@ async function startDaemon(fx: HooksFixture, extra: string[] = []): Promise<Watc
     '--pidfile', join(fx.root, 'run', 'hvvss.pid'), '--socket', join(fx.root, 'run', 'hvvss.sock'),
     '--state-dir', join(fx.root, 'state'), ...extra,
   ]);
-  cleanups.push(async () => void (await daemon.stop('SIGTERM').catch(() => daemon.stop('SIGKILL'))));
+  defer(async () => void (await daemon.stop('SIGTERM').catch(() => daemon.stop('SIGKILL'))));
   await daemon.waitForLine(/registered on /);
   return daemon;
 }
@@ -110,7 +108,7 @@ test('50-mysql: a write from another session blocks for the whole freeze and com
 
   // MySQL says "Waiting for global read lock"; MariaDB (10.4 on, FTWRL through backup locks) "Waiting for backup lock".
   const insert = db.client('INSERT INTO hvvss_test.t VALUES (1)');
-  cleanups.push(() => void insert.child.kill('SIGKILL'));
+  defer(() => void insert.child.kill('SIGKILL'));
   await until(
     async () => (await db.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE IN ('Waiting for global read lock', 'Waiting for backup lock') AND INFO LIKE 'INSERT INTO hvvss_test.t%'")) === '1',
     10_000,
@@ -138,7 +136,7 @@ test('50-mysql: a freeze that fails later in the sequence rolls back and release
   assert.equal((await emu.host.request('freeze')).result, 'fail');
   await daemon.waitForLine(/thaw \(rollback, msgid \d+\): success/);
   const insert = db.client('INSERT INTO hvvss_test.t VALUES (2)');
-  cleanups.push(() => void insert.child.kill('SIGKILL'));
+  defer(() => void insert.child.kill('SIGKILL'));
   assert.equal((await within(insert.exited, 10_000, 'the INSERT after the rollback')).code, 0, insert.output);
 });
 
@@ -148,7 +146,7 @@ test('50-mysql: a lock it cannot get within MYSQL_LOCK_WAIT fails the freeze in 
   await db.query('CREATE DATABASE IF NOT EXISTS hvvss_test; CREATE TABLE IF NOT EXISTS hvvss_test.t (id INT) ENGINE=InnoDB');
   // Another session holds a table lock that FLUSH TABLES WITH READ LOCK has to wait for.
   const holder = db.session();
-  cleanups.push(() => void holder.child.kill('SIGKILL'));
+  defer(() => void holder.child.kill('SIGKILL'));
   holder.child.stdin!.write("LOCK TABLES hvvss_test.t WRITE; SELECT CONCAT('held', '-lock');\n");
   await holder.waitForLine(/^held-lock$/);
   const fx = enabled(['50-mysql.sample'], { 'mysql.env': { MYSQL_SOCKET: db.socket, MYSQL_LOST_FILE: '@ROOT@/lost', MYSQL_LOCK_WAIT: '1' } });
@@ -162,7 +160,7 @@ test('50-mysql: a lock it cannot get within MYSQL_LOCK_WAIT fails the freeze in 
   holder.child.stdin!.end();
   assert.equal((await within(holder.exited, 10_000, 'the other session to end')).code, 0, holder.output);
   const insert = db.client('INSERT INTO hvvss_test.t VALUES (3)');
-  cleanups.push(() => void insert.child.kill('SIGKILL'));
+  defer(() => void insert.child.kill('SIGKILL'));
   assert.equal((await within(insert.exited, 10_000, 'an INSERT once the other lock is gone')).code, 0, insert.output);
 });
 

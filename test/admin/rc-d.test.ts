@@ -2,7 +2,7 @@
 // stand-ins for rc.subr(8) and daemon(8) (test/admin/rc-standin/), starting the real hvvss daemon
 // against the emulator.
 import { missing } from '../support/requirements.ts';
-import { after, afterEach, before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,18 +11,16 @@ import { fileURLToPath } from 'node:url';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
 import { HVVSS_BIN, within } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { cleanupsPerTest } from '../support/cleanups.ts';
 
 const RC_SCRIPT = fileURLToPath(new URL('../../rc.d/hvvss', import.meta.url));
 const STANDIN = fileURLToPath(new URL('./rc-standin/', import.meta.url));
 
 let emu: RunningEmulator;
-const cleanups: Array<() => Promise<void> | void> = [];
+const defer = cleanupsPerTest();
 
 before(async () => {
   emu = await startEmulator({ timeoutMs: 5_000 });
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 after(async () => {
   await emu?.stop();
@@ -76,9 +74,9 @@ function rcSetup(conf: Record<string, string> = {}): RcSetup {
       return { code: result.status, stdout: result.stdout, stderr: result.stderr };
     },
   };
-  cleanups.push(() => fx.cleanup());
+  defer(() => fx.cleanup());
   // Whatever a failing test leaves running: the supervisor's pidfile names it.
-  cleanups.push(() => {
+  defer(() => {
     const pidfile = join(rundir, 'daemon.pid');
     if (existsSync(pidfile)) setup.rc('stop');
   });

@@ -1,6 +1,6 @@
 // hvvss daemon as a separate process against the emulated kernel, with real hook scripts.
 // Every test ends by checking that nothing is left frozen.
-import { after, afterEach, before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -8,18 +8,16 @@ import { join } from 'node:path';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
 import { flat, hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { cleanupsPerTest } from '../support/cleanups.ts';
 
 const KERNEL_TIMEOUT_S = 3;
 const TIMEOUTS = ['--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '0.5', '--kill-grace', '0.2'];
 
 let emu: RunningEmulator;
-const cleanups: Array<() => Promise<void> | void> = [];
+const defer = cleanupsPerTest();
 
 before(async () => {
   emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 after(async () => {
   await emu?.stop();
@@ -27,7 +25,7 @@ after(async () => {
 
 function fixture(hooks: Record<string, string> = {}): HooksFixture {
   const fx = hooksFixture(hooks);
-  cleanups.push(() => fx.cleanup());
+  defer(() => fx.cleanup());
   return fx;
 }
 
@@ -41,7 +39,7 @@ function daemonArgs(fx: HooksFixture, extra: string[] = []): string[] {
 
 async function startDaemon(fx: HooksFixture, extra: string[] = []): Promise<WatchedProcess> {
   const daemon = hvvss(daemonArgs(fx, extra));
-  cleanups.push(async () => void (await daemon.stop('SIGKILL')));
+  defer(async () => void (await daemon.stop('SIGKILL')));
   await daemon.waitForLine(/registered on /);
   return daemon;
 }
@@ -112,7 +110,7 @@ for (const [name, body] of [
 ] as const) {
   test(`a freeze hook that ${name} is answered failure before the kernel's limit and rolled back`, async () => {
     const fx = fixture({ '10-ok': RECORD, '20-bad': body });
-    cleanups.push(() => killRecorded(`${fx.logFile}.bg`));
+    defer(() => killRecorded(`${fx.logFile}.bg`));
     const daemon = await startDaemon(fx);
     const result = await emu.host.request('freeze');
     assert.equal(result.result, 'fail');
@@ -125,7 +123,7 @@ for (const [name, body] of [
 
 test('a hook that exits but leaves a child holding its stdout does not stall the freeze', async () => {
   const fx = fixture({ '10-bg': `${RECORD}\nif [ "$1" = freeze ]; then sleep 60 & echo $! > "@LOG@.bg"; fi\nexit 0` });
-  cleanups.push(() => killRecorded(`${fx.logFile}.bg`));
+  defer(() => killRecorded(`${fx.logFile}.bg`));
   const daemon = await startDaemon(fx);
   assert.equal((await emu.host.request('freeze')).result, 'success');
   assert.equal((await emu.host.request('thaw')).result, 'success');
@@ -167,7 +165,7 @@ test('SIGKILL while frozen, then a restart: the hooks are thawed before the daem
   first.child.kill('SIGKILL');
   await first.exited;
   const second = hvvss(daemonArgs(fx));
-  cleanups.push(async () => void (await second.stop('SIGKILL')));
+  defer(async () => void (await second.stop('SIGKILL')));
   await second.waitForLine(/registered on /);
   // Recovery ran to completion before registration: the thaws are already logged.
   assert.deepEqual(fx.log(), ['10-a freeze host', '20-b freeze host', '20-b thaw recovery', '10-a thaw recovery']);

@@ -1,26 +1,24 @@
 // The emulated kernel's rules as a host and a real agent see them: the fs daemon stage,
 // a vanished fs daemon, and an fs failure after the application was frozen.
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
 import { hvvss, type WatchedProcess } from '../support/process.ts';
 import { hooksFixture, RECORD } from '../support/hooks-dir.ts';
+import { cleanupsPerTest } from '../support/cleanups.ts';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const defer = cleanupsPerTest();
 
 async function emulator(fsDaemon: 'success' | 'fail' | 'late' | 'none'): Promise<RunningEmulator> {
   const emu = await startEmulator({ timeoutMs: 1000, fsDaemon });
-  cleanups.push(() => emu.stop());
+  defer(() => emu.stop());
   return emu;
 }
 
 async function simulate(emu: RunningEmulator): Promise<WatchedProcess> {
   const proc = hvvss(['simulate', '-n', '--wait', '0', '--kernel-timeout', '1', '--device', emu.appDevice]);
-  cleanups.push(() => proc.stop());
+  defer(() => proc.stop());
   await proc.waitForLine(/registered on /);
   return proc;
 }
@@ -56,7 +54,7 @@ test('an fs daemon that registered and went away: every request fails at once, t
 test('a second host request while one is in flight is dropped', async () => {
   const emu = await emulator('success');
   const agent = hvvss(['simulate', '-n', '--wait', '0.3', '--kernel-timeout', '1', '--device', emu.appDevice]);
-  cleanups.push(() => agent.stop());
+  defer(() => agent.stop());
   await agent.waitForLine(/registered on /);
   const first = emu.host.request('freeze');
   await agent.waitForLine(/received freeze/);
@@ -68,10 +66,10 @@ test('a second host request while one is in flight is dropped', async () => {
 test('after an fs-stage failure of a FREEZE the kernel never thaws the app: the daemon watchdog does', async () => {
   const emu = await emulator('fail');
   const fx = hooksFixture({ '10-db': RECORD });
-  cleanups.push(() => fx.cleanup());
+  defer(() => fx.cleanup());
   const daemon = hvvss(['daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir, '--kernel-timeout', '1', '--timeout', '0.8', '--hook-timeout', '0.5', '--kill-grace', '0.1',
     '--max-frozen', '0.3', '--pidfile', join(fx.root, 'pid'), '--socket', join(fx.root, 'sock'), '--state-dir', join(fx.root, 'state')]);
-  cleanups.push(() => daemon.stop());
+  defer(() => daemon.stop());
   await daemon.waitForLine(/registered on /);
   const result = await emu.host.request('freeze');
   assert.equal(result.reason, 'fs-failed');

@@ -1,7 +1,7 @@
 // The daemon and the operator commands together, as separate processes against the emulated
 // kernel: they never overlap (each refuses while the other holds a freeze, naming the holder),
 // a starting daemon leaves a live manual freeze alone, and hvvss status follows a host backup.
-import { after, afterEach, before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,18 +9,16 @@ import { startEmulator, type RunningEmulator } from '../../src/emulator/host-cli
 import { flat, hvvss, hvvssRun, type WatchedProcess } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { waitForFile } from '../support/watch-file.ts';
+import { cleanupsPerTest } from '../support/cleanups.ts';
 
 const KERNEL_TIMEOUT_S = 3;
 const LIMITS = ['--timeout', '2', '--hook-timeout', '0.5', '--kill-grace', '0.2'];
 
 let emu: RunningEmulator;
-const cleanups: Array<() => Promise<void> | void> = [];
+const defer = cleanupsPerTest();
 
 before(async () => {
   emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 after(async () => {
   await emu?.stop();
@@ -28,8 +26,8 @@ after(async () => {
 
 function fixture(hooks: Record<string, string>): HooksFixture {
   const fx = hooksFixture(hooks);
-  cleanups.push(() => fx.cleanup());
-  cleanups.push(async () => {
+  defer(() => fx.cleanup());
+  defer(async () => {
     if (journal(fx).frozen) await hvvssRun(['thaw', ...manualArgs(fx)]);
   });
   return fx;
@@ -53,7 +51,7 @@ async function startDaemon(fx: HooksFixture): Promise<WatchedProcess> {
     '--pidfile', join(run(fx), 'hvvss.pid'), '--socket', join(run(fx), 'hvvss.sock'), '--state-dir', state(fx),
     '--kernel-timeout', String(KERNEL_TIMEOUT_S), ...LIMITS,
   ]);
-  cleanups.push(async () => void (await daemon.stop('SIGKILL')));
+  defer(async () => void (await daemon.stop('SIGKILL')));
   await daemon.waitForLine(/registered on /);
   return daemon;
 }

@@ -2,21 +2,19 @@
 // tmux pane (a real terminal emulator), and the test reads the screen with capture-pane. The
 // shell in the pane signals the end of the run on a tmux wait-for channel; a hook signals while
 // it runs, so the screen can be read mid-run. Nothing waits on the clock.
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HVVSS_BIN, within } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { cleanupsPerTest } from '../support/cleanups.ts';
 
 const exec = promisify(execFile);
 const LIMITS = ['--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2'];
-const cleanups: Array<() => Promise<void> | void> = [];
+const defer = cleanupsPerTest();
 
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const quote = (arg: string): string => `'${arg.replaceAll("'", `'\\''`)}'`;
 
@@ -37,7 +35,7 @@ async function inTerminal(fx: HooksFixture, args: readonly string[], env: Record
   const line = ['env', '-u', 'CI', ...vars, quote(process.execPath), quote(HVVSS_BIN), ...args.map(quote)].join(' ');
   const shell = `${line}; echo EXIT=$?; tmux -S ${quote(socket)} wait-for -S done; exec cat`;
   await tmux('-f', '/dev/null', 'new-session', '-d', '-x', '100', '-y', '30', '-s', 'hvvss', shell);
-  cleanups.push(() => tmux('kill-server').then(() => undefined, () => undefined));
+  defer(() => tmux('kill-server').then(() => undefined, () => undefined));
   return {
     socket,
     tmux,
@@ -48,7 +46,7 @@ async function inTerminal(fx: HooksFixture, args: readonly string[], env: Record
 
 function fixture(hooks: Record<string, string>): HooksFixture {
   const fx = hooksFixture(hooks);
-  cleanups.push(() => fx.cleanup());
+  defer(() => fx.cleanup());
   return fx;
 }
 

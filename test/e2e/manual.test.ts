@@ -1,25 +1,23 @@
 // hvvss check, freeze and thaw by hand, as separate processes with real hook scripts; no device
 // involved. Every test ends with nothing frozen: the cleanup runs "hvvss thaw" when the journal
 // still records a freeze.
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { flat, hvvss, hvvssRun } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { waitForFile } from '../support/watch-file.ts';
+import { cleanupsPerTest } from '../support/cleanups.ts';
 
 const LIMITS = ['--timeout', '2', '--hook-timeout', '0.5', '--kill-grace', '0.2'];
-const cleanups: Array<() => Promise<void> | void> = [];
+const defer = cleanupsPerTest();
 
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 function fixture(hooks: Record<string, string> = {}): HooksFixture {
   const fx = hooksFixture(hooks);
-  cleanups.push(() => fx.cleanup());
-  cleanups.push(async () => {
+  defer(() => fx.cleanup());
+  defer(async () => {
     if (journal(fx).frozen) await hvvssRun(['thaw', ...dirs(fx)]);
   });
   return fx;
@@ -112,7 +110,7 @@ test('freeze -- COMMAND: the command runs while frozen; a failing command is tha
 test('freeze -- COMMAND interrupted with SIGINT: the command is stopped, the hooks thawed, exit 130', async () => {
   const fx = fixture({ '10-a': RECORD, '20-held': RESIDENT });
   const proc = hvvss(['freeze', ...args(fx), '--', 'sh', '-c', 'echo snapshot-started; exec sleep 30']);
-  cleanups.push(async () => void (await proc.stop('SIGKILL')));
+  defer(async () => void (await proc.stop('SIGKILL')));
   await proc.waitForLine(/^snapshot-started$/);
   proc.child.kill('SIGINT');
   const exit = await proc.stop('SIGINT');
