@@ -51,6 +51,17 @@ export interface AgentStatus {
   readonly current: { readonly op: string; readonly msgid: string; readonly since: string } | undefined;
   readonly frozen: { readonly since: string; readonly msgid: string; readonly hooks: readonly string[]; readonly watchdogAt: string } | undefined;
   readonly transactions: readonly TransactionRecord[];
+  /** Every transaction since the daemon started, counted by op, reason and result (for monitoring). */
+  readonly counters: readonly TransactionCount[];
+  /** Answers that left after the kernel's limit, since the daemon started. */
+  readonly lateAnswers: number;
+}
+
+export interface TransactionCount {
+  readonly op: string;
+  readonly reason: HookReason;
+  readonly result: 'success' | 'fail';
+  readonly count: number;
 }
 
 interface FrozenState {
@@ -74,6 +85,8 @@ export class VssAgent {
   #current: AgentStatus['current'];
   #frozen: FrozenState | undefined;
   readonly #history: TransactionRecord[] = [];
+  readonly #counters = new Map<string, TransactionCount>();
+  #lateAnswers = 0;
   /** Monotonic start of each transaction, for its duration. */
   readonly #startedAt = new WeakMap<TransactionRecord, number>();
   /** Every operation runs under this chain: requests, watchdog and shutdown never interleave. */
@@ -102,6 +115,8 @@ export class VssAgent {
         watchdogAt: frozen.watchdogAt.toISOString(),
       },
       transactions: this.#history,
+      counters: [...this.#counters.values()],
+      lateAnswers: this.#lateAnswers,
     };
   }
 
@@ -408,6 +423,9 @@ export class VssAgent {
 
   #end(record: TransactionRecord, result: 'success' | 'fail'): void {
     record.result = result;
+    const key = `${record.op}\0${record.reason}\0${result}`;
+    const count = this.#counters.get(key);
+    this.#counters.set(key, { op: record.op, reason: record.reason, result, count: (count?.count ?? 0) + 1 });
     record.durationMs = Math.round(this.#clock.now() - (this.#startedAt.get(record) ?? this.#clock.now()));
     this.#log.info(`${record.op} (${record.reason}, msgid ${record.msgid || '-'}): ${result} in ${record.durationMs} ms`);
   }
@@ -420,6 +438,7 @@ export class VssAgent {
     if (!this.#device) throw new Error('VssAgent: answering with no device');
     const receipt = this.#device.answer(request, status);
     record.answer = { status, elapsedMs: Math.round(receipt.elapsedMs), late: receipt.late };
+    if (receipt.late) this.#lateAnswers += 1;
     const line = `answered ${status} to ${opName(request.opt)} (msgid ${request.msgidText}) ${Math.round(receipt.elapsedMs)} ms after reading it`;
     if (receipt.late) this.#log.error(`${line}: LATE, past the kernel's ${this.#kernelTimeoutMs()} ms limit, so the kernel ignored it`);
     else this.#log.info(line);

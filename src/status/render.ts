@@ -102,6 +102,9 @@ export function renderPrometheus(report: StatusReport): string {
   metric('hvvss_frozen_seconds', 'gauge', 'Seconds since the current freeze began (0 when nothing is frozen).', [[{}, freeze ? (now - Date.parse(freeze.since)) / 1000 : 0]]);
   const verdicts = ['runnable', 'skipped', 'refused'] as const;
   metric('hvvss_hooks', 'gauge', 'Entries of the hooks directory by verdict.', verdicts.map((v) => [{ verdict: v }, report.hooks.entries.filter((e) => e.verdict === v).length]));
+  metric('hvvss_transactions_total', 'counter', 'Transactions since the daemon started, by op, reason (host, watchdog, rollback, ...) and result.',
+    (snap?.counters ?? []).map((c) => [{ op: c.op, reason: c.reason, result: c.result }, c.count]));
+  metric('hvvss_late_answers_total', 'counter', "Answers that left after the kernel's limit (ignored by the kernel) since the daemon started.", [[{}, snap?.lateAnswers ?? 0]]);
   // The daemon keeps its last 20 transactions: these count those, newest first.
   const counts = new Map<string, { op: string; result: string; n: number }>();
   for (const t of report.transactions) {

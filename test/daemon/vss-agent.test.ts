@@ -105,6 +105,8 @@ test('check, freeze, thaw: hooks in order, answers success, the journal records 
   assert.deepEqual(t.hooks.calls, ['10-db check host', '20-app check host', '10-db freeze host', '20-app freeze host', '20-app thaw host', '10-db thaw host']);
   assert.equal(t.journalState().frozen, false);
   assert.deepEqual(t.agent.status().transactions.map((r) => `${r.op} ${r.result}`), ['thaw success', 'freeze success', 'check success']);
+  assert.deepEqual(t.agent.status().counters.map((c) => `${c.op} ${c.reason} ${c.result} ${c.count}`), ['check host success 1', 'freeze host success 1', 'thaw host success 1']);
+  assert.equal(t.agent.status().lateAnswers, 0);
   t.cleanup();
 });
 
@@ -125,6 +127,8 @@ test('a FREEZE success that leaves after the kernel limit (stalled journal write
   const agent = new VssAgent({ hooks, journal: stalled, clock, log: t.log, settings: { requestTimeoutMs: 10_000, maxFrozenMs: 60_000 } });
   await agent.run(device);
   assert.deepEqual(device.answers.map((a) => [a.status, a.late]), [['success', true]]);
+  assert.equal(agent.status().lateAnswers, 1);
+  assert.deepEqual(agent.status().counters.map((c) => `${c.op} ${c.reason} ${c.result}`), ['freeze host success', 'thaw rollback success']);
   assert.deepEqual(hooks.calls, ['10-db freeze host', '20-app freeze host', '20-app thaw rollback', '10-db thaw rollback']);
   assert.ok(t.lines.some(([level, m]) => level === 'error' && /went out .* past the kernel's 15000 ms limit.*Thawing now/.test(m)));
   assert.equal(agent.status().frozen, undefined);

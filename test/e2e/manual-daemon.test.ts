@@ -106,6 +106,8 @@ test('status before, during and after a host freeze, as text and as JSON', async
   assert.ok(done.transactions[1].hooks.every((h: { durationMs: number }) => typeof h.durationMs === 'number'));
   const metrics = await hvvssRun(statusArgs(fx, '--prometheus'));
   assert.match(metrics.stdout, /^hvvss_up 1$/m);
+  assert.match(metrics.stdout, /^hvvss_transactions_total\{op="freeze",reason="host",result="success"\} 1$/m);
+  assert.match(metrics.stdout, /^hvvss_late_answers_total 0$/m);
   assert.match(metrics.stdout, /^hvvss_last_hook_seconds\{hook="10-db",op="freeze",ok="true"\} [\d.e-]+$/m);
 });
 
