@@ -91,6 +91,12 @@ export class VssAgent {
   readonly #startedAt = new WeakMap<TransactionRecord, number>();
   /** Every operation runs under this chain: requests, watchdog and shutdown never interleave. */
   #queue: Promise<unknown> = Promise.resolve();
+  /**
+   * A thaw the agent runs on its own after answering (rollback of a failed or late freeze,
+   * watchdog). Requests keep being read meanwhile and are answered at once: the kernel's clock
+   * for the next request is already running.
+   */
+  #background: { readonly what: string; readonly done: Promise<void> } | undefined;
 
   readonly #guard: HooksGuard | undefined;
 
@@ -220,9 +226,57 @@ export class VssAgent {
     this.#log.info(`registered on ${device.path}; hooks in ${this.#hooks.dir}`);
     for (;;) {
       const request = await device.nextRequest();
-      if (!request) return;
-      await this.#exclusive(() => this.#handle(request));
+      if (!request) {
+        // Closed: let a thaw already under way finish before returning.
+        await this.#background?.done;
+        return;
+      }
+      const busy = this.#background;
+      if (busy) await this.#answerWhileBusy(request, busy);
+      else await this.#exclusive(() => this.#handle(request));
     }
+  }
+
+  /** Queues `task` after the current operation, without making the request loop wait for it. */
+  #inBackground(what: string, task: () => Promise<unknown>): void {
+    const done: Promise<void> = this.#exclusive(task)
+      .then(
+        () => undefined,
+        (err: unknown) => this.#log.error(`${what} failed: ${err instanceof Error ? err.message : String(err)}`),
+      )
+      .finally(() => {
+        if (this.#background?.done === done) this.#background = undefined;
+      });
+    this.#background = { what, done };
+  }
+
+  /**
+   * A request read while the agent thaws on its own. A THAW waits for that thaw (within its
+   * deadline), then is handled as usual; anything else is answered failure at once, so the
+   * host learns it now rather than at the kernel's timeout, and can retry.
+   */
+  async #answerWhileBusy(request: VssRequest, busy: { readonly what: string; readonly done: Promise<void> }): Promise<void> {
+    const name = opName(request.opt);
+    this.#log.info(`received ${name} (msgid ${request.msgidText}) while ${busy.what}`);
+    if (request.op === 'thaw' && (await this.#settlesWithin(busy.done, this.#deadline(request) - this.#clock.now()))) {
+      return this.#exclusive(() => this.#handle(request));
+    }
+    const record = this.#begin(name, request.msgidText, 'host');
+    const problem = `answered failure at once: the agent is busy ${busy.what}`;
+    record.problems.push(problem);
+    this.#log.warn(`${name.toUpperCase()} (msgid ${request.msgidText}) ${problem}; the host can retry once it is done`);
+    this.#answer(request, 'fail', record);
+    this.#end(record, 'fail');
+  }
+
+  #settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = this.#clock.setTimer(Math.max(0, ms), () => resolve(false));
+      void promise.then(() => {
+        timer.cancel();
+        resolve(true);
+      });
+    });
   }
 
   /** Thaws whatever is frozen (SIGTERM/SIGINT); call after the device was closed. */
@@ -317,7 +371,10 @@ export class VssAgent {
       this.#log.error(`freeze failed (${why}): answering failure and rolling back ${result.frozen.length} hook(s)`);
       this.#answer(request, 'fail', record);
       this.#end(record, 'fail');
-      await this.#runThaw(result.frozen, 'rollback', request.msgidText, undefined);
+      // The started hooks count as frozen (and keep the hooks lock) until the rollback is done.
+      const now = this.#clock.wallNow();
+      this.#frozen = { hooks: result.frozen, since: now, msgid: request.msgidText, watchdog: { cancel: () => {} }, watchdogAt: now };
+      this.#inBackground('rolling back a failed freeze', () => this.#thawFrozen('rollback', undefined));
     };
     if (!result.ok) return rollback(result.problems[0] ?? 'a hook failed');
     const elapsed = this.#clock.now() - request.readAt;
@@ -337,7 +394,7 @@ export class VssAgent {
       return rollback(`cannot record the freeze in ${this.#journal.path}: ${(err as Error).message}`);
     }
     const watchdogAt = new Date(since.getTime() + this.#settings.maxFrozenMs);
-    const watchdog = this.#clock.setTimer(this.#settings.maxFrozenMs, () => void this.#watchdog(request.msgidText), { unref: true });
+    const watchdog = this.#clock.setTimer(this.#settings.maxFrozenMs, () => this.#watchdog(request.msgidText), { unref: true });
     this.#frozen = { hooks: result.frozen, since, msgid: request.msgidText, watchdog, watchdogAt };
     this.#phase = 'frozen';
     this.#guard?.describe({ op: 'frozen', thawsBy: watchdogAt.toISOString() });
@@ -351,7 +408,7 @@ export class VssAgent {
         `the FREEZE success for msgid ${request.msgidText} went out ${Math.round(receipt.elapsedMs)} ms after the read, past the kernel's ` +
           `${this.#kernelTimeoutMs()} ms limit: the host has failed this backup and may never send THAW. Thawing now.`,
       );
-      await this.#thawFrozen('rollback', undefined);
+      this.#inBackground('thawing a freeze answered too late', () => this.#thawFrozen('rollback', undefined));
     }
   }
 
@@ -367,8 +424,8 @@ export class VssAgent {
     await this.#thawFrozen('host', this.#deadline(request), request);
   }
 
-  async #watchdog(msgid: string): Promise<void> {
-    await this.#exclusive(async () => {
+  #watchdog(msgid: string): void {
+    this.#inBackground('thawing on the watchdog', async () => {
       if (!this.#frozen || this.#frozen.msgid !== msgid) return;
       this.#log.flush();
       this.#log.error(

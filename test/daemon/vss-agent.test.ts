@@ -212,3 +212,27 @@ test('recovery thaws what the journal recorded, in reverse order', async () => {
   assert.equal(await t.journal.read(), undefined);
   t.cleanup();
 });
+
+test('requests read while a failed freeze is rolled back are answered at once (a THAW after the rollback)', async () => {
+  const t = setup([2, 1, 3]);
+  t.hooks.failFreeze = true;
+  // The rollback's thaw hangs until the CHECK that arrives meanwhile has been answered.
+  let openGate = () => {};
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
+  const answer = t.device.answer.bind(t.device);
+  t.device.answer = (request, status) => {
+    const receipt = answer(request, status);
+    if (request.opt === 1) openGate();
+    return receipt;
+  };
+  const thaw = t.hooks.thaw.bind(t.hooks);
+  t.hooks.thaw = async (frozen, context) => {
+    await gate;
+    return thaw(frozen, context);
+  };
+  await t.agent.run(t.device);
+  assert.deepEqual(t.device.answers.map((a) => [a.opt, a.status, a.late]), [[2, 'fail', false], [1, 'fail', false], [3, 'success', false]]);
+  assert.ok(t.lines.some(([, m]) => /CHECK \(msgid \d+\) answered failure at once: the agent is busy rolling back a failed freeze/.test(m)));
+  assert.deepEqual(t.hooks.calls, ['10-db freeze host', '10-db thaw rollback']);
+  t.cleanup();
+});

@@ -121,6 +121,21 @@ for (const [name, body] of [
   });
 }
 
+test('while a slow rollback runs, the next host request is answered at once instead of timing out', async () => {
+  // Thaws that ignore SIGTERM take hook-timeout + kill-grace each: the rollback outlasts the kernel's limit.
+  const slowThaw = `${RECORD}\nif [ "$1" = thaw ]; then trap '' TERM; while :; do sleep 1; done; fi`;
+  const fx = fixture({ '10-a': slowThaw, '20-b': slowThaw, '30-c': slowThaw, '40-fails': `${RECORD}\n[ "$1" = freeze ] && exit 1\nexit 0` });
+  const daemon = await startDaemon(fx);
+  const freeze = await emu.host.request('freeze');
+  assert.equal(freeze.reason, 'app-failed');
+  const check = await emu.host.request('check');
+  assert.equal(check.result, 'fail');
+  assert.equal(check.reason, 'app-failed', `answered by the daemon, not timed out: ${JSON.stringify(check)}`);
+  await daemon.waitForLine(/CHECK \(msgid \d+\) answered failure at once: the agent is busy rolling back a failed freeze/);
+  await daemon.waitForLine(/thaw \(rollback, msgid \d+\): fail/, 15_000);
+  assertNothingFrozen(fx);
+});
+
 test('a hook that exits but leaves a child holding its stdout does not stall the freeze', async () => {
   const fx = fixture({ '10-bg': `${RECORD}\nif [ "$1" = freeze ]; then sleep 60 & echo $! > "@LOG@.bg"; fi\nexit 0` });
   defer(() => killRecorded(`${fx.logFile}.bg`));
