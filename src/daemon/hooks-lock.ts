@@ -15,9 +15,9 @@
 //    command-line process itself until it has thawed.
 // Nobody takes it while someone else is frozen, so nothing ever writes it while a host backup
 // holds the file systems suspended.
-import { closeSync, constants, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { tryLock } from '../native/libc.ts';
+import { tryLock, unlock } from '../native/libc.ts';
 import { readHolder, type HolderKind, type LockHolder } from './lock-holder.ts';
 
 export { adviceFor, describeHolder, pidAlive, readHolder, type HolderKind, type LockHolder } from './lock-holder.ts';
@@ -27,7 +27,9 @@ export type Claim = { readonly ok: true } | { readonly ok: false; readonly holde
 export class HooksLock {
   readonly path: string;
   readonly #kind: HolderKind;
+  /** Kept open between acquisitions: the daemon takes the lock for every host request. */
   #fd: number | undefined;
+  #locked = false;
 
   constructor(path: string, kind: HolderKind) {
     this.path = path;
@@ -35,7 +37,7 @@ export class HooksLock {
   }
 
   get held(): boolean {
-    return this.#fd !== undefined;
+    return this.#locked;
   }
 
   /**
@@ -43,18 +45,14 @@ export class HooksLock {
    * what we are doing. Busy: returns the holder as it described itself (if readable).
    */
   tryAcquire(what: Omit<LockHolder, 'pid' | 'kind' | 'since'> & { since?: string }): Claim {
-    if (this.#fd === undefined) {
-      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-      // libuv opens files close-on-exec: hooks never inherit the lock.
-      const fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT, 0o600);
-      let locked = false;
-      try {
-        locked = tryLock(fd, this.path);
-      } finally {
-        if (!locked) closeSync(fd);
+    if (!this.#locked) {
+      if (this.#fd === undefined) {
+        mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+        // libuv opens files close-on-exec: hooks never inherit the lock.
+        this.#fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT, 0o600);
       }
-      if (!locked) return { ok: false, holder: HooksLock.readHolder(this.path) };
-      this.#fd = fd;
+      if (!tryLock(this.#fd, this.path)) return { ok: false, holder: HooksLock.readHolder(this.path) };
+      this.#locked = true;
     }
     this.describe(what);
     return { ok: true };
@@ -62,23 +60,32 @@ export class HooksLock {
 
   /** Rewrites what we are doing (e.g. "frozen", with the time we thaw by). Lock must be held. */
   describe(what: Omit<LockHolder, 'pid' | 'kind' | 'since'> & { since?: string }): void {
-    if (this.#fd === undefined) return;
+    if (this.#fd === undefined || !this.#locked) return;
     const { since, ...rest } = what;
     const holder: LockHolder = { pid: process.pid, kind: this.#kind, since: since ?? new Date().toISOString(), ...rest };
+    const text = JSON.stringify(holder) + '\n';
     try {
+      // Reading is cheaper than writing (and writes nothing): the daemon describes itself the
+      // same way for every host request, so most acquisitions find their text already there.
+      if (readFileSync(this.path, 'utf8') === text) return;
       ftruncateSync(this.#fd);
-      writeSync(this.#fd, JSON.stringify(holder) + '\n', 0);
+      writeSync(this.#fd, text, 0);
     } catch {
       // Only informational: a full disk must not stop a thaw.
     }
   }
 
-  /** Frees the lock (closing the descriptor is enough; the file stays, its text goes stale). */
+  /** Frees the lock (the descriptor stays open for the next time; the file's text goes stale). */
   release(): void {
-    if (this.#fd === undefined) return;
-    const fd = this.#fd;
-    this.#fd = undefined;
-    closeSync(fd);
+    if (!this.#locked || this.#fd === undefined) return;
+    this.#locked = false;
+    try {
+      unlock(this.#fd, this.path);
+    } catch {
+      // Closing frees the lock whatever flock said.
+      closeSync(this.#fd);
+      this.#fd = undefined;
+    }
   }
 
   /** Who wrote the lock file last (a live holder only if the lock is busy). Never writes. */

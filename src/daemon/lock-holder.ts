@@ -69,6 +69,8 @@ export function describeHolder(holder: LockHolder | undefined, lockPath: string)
         return `the hvvss daemon (pid ${holder.pid}) holds a host freeze${since}${holder.thawsBy ? `, thawing by ${holder.thawsBy} at the latest` : ''}`;
       case 'check':
         return `the hvvss daemon (pid ${holder.pid}) is running the hooks for a host CHECK`;
+      case 'host request':
+        return `the hvvss daemon (pid ${holder.pid}) is running the hooks for a host CHECK or FREEZE`;
       default:
         return `the hvvss daemon (pid ${holder.pid}) is running the hooks (${holder.op})`;
     }

@@ -19,7 +19,7 @@ import { describeHolder, type Claim } from './hooks-lock.ts';
 export interface HooksGuard {
   readonly path: string;
   readonly held: boolean;
-  tryAcquire(what: { op: string; thawsBy?: string }): Claim;
+  tryAcquire(what: { op: string; thawsBy?: string; since?: string }): Claim;
   describe(what: { op: string; thawsBy?: string }): void;
   release(): void;
 }
@@ -81,6 +81,7 @@ export class VssAgent {
   readonly #clock: Clock;
   readonly #log: AgentLogger;
   readonly #settings: AgentSettings;
+  readonly #bornAt: string;
   #phase: AgentPhase = 'starting';
   #current: AgentStatus['current'];
   #frozen: FrozenState | undefined;
@@ -107,6 +108,7 @@ export class VssAgent {
     this.#clock = deps.clock;
     this.#log = deps.log;
     this.#settings = deps.settings;
+    this.#bornAt = deps.clock.wallNow().toISOString();
   }
 
   status(): AgentStatus {
@@ -170,7 +172,9 @@ export class VssAgent {
   #tryClaim(op: string): { ok: true } | { ok: false; why: string } {
     if (!this.#guard) return { ok: true };
     try {
-      const claim = this.#guard.tryAcquire({ op });
+      // One description for every host request (and the daemon's start as `since`), so the
+      // lock file is only rewritten after a freeze or a manual run changed it.
+      const claim = this.#guard.tryAcquire({ op: op === 'check' || op === 'freeze' ? 'host request' : op, since: this.#bornAt });
       return claim.ok ? claim : { ok: false, why: describeHolder(claim.holder, this.#guard.path) };
     } catch (err) {
       return { ok: false, why: `cannot take the hooks lock ${this.#guard.path} (${(err as Error).message}); check the --state-dir directory` };
@@ -382,7 +386,8 @@ export class VssAgent {
 
     const since = this.#clock.wallNow();
     try {
-      await this.#journal.recordFrozen({
+      // Nothing frozen (no hooks), nothing to recover after a crash: no durable write.
+      if (result.frozen.length > 0) await this.#journal.recordFrozen({
         since: since.toISOString(),
         reason: 'host',
         msgid: request.msgidText,
@@ -458,7 +463,8 @@ export class VssAgent {
     this.#log.flush();
     this.#end(record, status);
     try {
-      await this.#journal.clear({ at: this.#clock.wallNow().toISOString(), reason, ok: result.ok });
+      // A record exists when hooks were frozen, and always when recovering from one.
+      if (hooks.length > 0 || reason === 'recovery') await this.#journal.clear({ at: this.#clock.wallNow().toISOString(), reason, ok: result.ok });
     } catch (err) {
       this.#log.error(`cannot clear the freeze journal ${this.#journal.path}: ${(err as Error).message}; the next start will thaw again (thaw hooks are idempotent)`);
     }

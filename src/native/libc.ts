@@ -112,6 +112,11 @@ export function tryLock(fd: number, path?: string): boolean {
   fail('flock', errno, path);
 }
 
+/** flock(2) LOCK_UN: gives the lock up but keeps the descriptor for the next tryLock. */
+export function unlock(fd: number, path?: string): void {
+  check('flock', c.flock(fd, LOCK.UN), path);
+}
+
 export function getuid(): number {
   return c.getuid();
 }
