@@ -10,6 +10,8 @@ export interface AgentProcessOptions<Resource> {
   readonly facility: 'daemon' | 'user';
   /** Where foreground logs go: simulate prints to stdout, the daemon to stderr. */
   readonly stream: NodeJS.WritableStream;
+  /** Node/V8 options for the detached process. */
+  readonly nodeFlags?: readonly string[];
   /** Acquires what the agent needs (opens the device). Throwing here fails start-up. */
   readonly start: (log: AgentLogger) => Resource | Promise<Resource>;
   /** Runs until done or until `signal` aborts (SIGTERM/SIGINT). */
@@ -24,7 +26,7 @@ export class StartupError extends Error {}
  */
 export async function runAgentProcess<Resource>(options: AgentProcessOptions<Resource>): Promise<void> {
   if (!options.foreground && !isDetachedChild()) {
-    const { pid, error } = await detach();
+    const { pid, error } = await detach(options.nodeFlags);
     if (error !== undefined) throw new StartupError(error);
     process.stderr.write(`${options.name}: running in the background as pid ${pid}, logging to syslog\n`);
     return;

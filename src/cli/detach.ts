@@ -31,9 +31,12 @@ export interface DetachResult {
   readonly error: string | undefined;
 }
 
-/** Starts the background copy of this very command line and waits for its readiness report. */
-export function detach(): Promise<DetachResult> {
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+/**
+ * Starts the background copy of this very command line and waits for its readiness report.
+ * `nodeFlags` are Node/V8 options for the long-running copy (they can only be set at start).
+ */
+export function detach(nodeFlags: readonly string[] = []): Promise<DetachResult> {
+  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, ...process.argv.slice(1)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, [DETACHED_ENV]: '1' },

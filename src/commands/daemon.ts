@@ -3,7 +3,7 @@ import { runAgentProcess, StartupError } from '../cli/agent-process.ts';
 import { deviceFlag, hooksDirFlag, kernelTimeoutFlag, pidfileFlag, secondsFlag, socketFlag, stateDirFlag } from '../cli/flags.ts';
 import { VssDevice } from '../native/vss-device.ts';
 import { systemClock } from '../util/clock.ts';
-import { hooksLockIn, journalIn } from '../daemon/paths.ts';
+import { DAEMON_NODE_FLAGS, hooksLockIn, journalIn } from '../daemon/paths.ts';
 import { HooksLock } from '../daemon/hooks-lock.ts';
 import { Pidfile } from '../daemon/pidfile.ts';
 import { FreezeJournal } from '../daemon/freeze-journal.ts';
@@ -64,6 +64,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
         debug: flags.debug,
         facility: 'daemon',
         stream: process.stderr,
+        nodeFlags: DAEMON_NODE_FLAGS,
         start: async (log) => {
           const logger = log;
           logger.info(`hvvss daemon starting; pid ${process.pid}`);

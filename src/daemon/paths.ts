@@ -28,3 +28,10 @@ export const journalIn = (stateDir: string): string => join(stateDir, 'frozen.js
 export const hooksLockIn = (stateDir: string): string => join(stateDir, 'hooks.lock');
 /** The socket of a manual freeze's keeper: next to the journal that records that freeze. */
 export const keeperSocketIn = (stateDir: string): string => join(stateDir, 'manual.sock');
+
+/**
+ * Node/V8 options for the long-running daemon (detached by `hvvss daemon`, or started by rc.d):
+ * a bounded heap, since V8 otherwise grows it lazily by tens of MB over many transactions, and
+ * no memory reducer, whose timer wakes an idle daemon every few seconds (see docs/benchmarks.md).
+ */
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-old-space-size=48', '--max-semi-space-size=1', '--no-memory-reducer'];

@@ -1,6 +1,7 @@
 // rc.d/hvvss, the shipped script unchanged, run through its start, status and stop paths with
 // stand-ins for rc.subr(8) and daemon(8) (test/admin/rc-standin/), starting the real hvvss daemon
 // against the emulator.
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/paths.ts';
 import { missing } from '../support/requirements.ts';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -109,7 +110,7 @@ test('start runs hvvss daemon under daemon(8), status reports it, stop thaws and
   assert.ok(daemonPart.includes('-r'), `restart on exit (-r): ${args.join(' ')}`);
   assert.deepEqual(daemonPart.slice(daemonPart.indexOf('-P'), daemonPart.indexOf('-P') + 2), ['-P', join(rc.rundir, 'daemon.pid')]);
   assert.ok(daemonPart.includes('-S'), 'output to syslog');
-  assert.deepEqual(args.slice(args.indexOf(process.execPath), args.indexOf(process.execPath) + 4), [process.execPath, HVVSS_BIN, 'daemon', '-n']);
+  assert.deepEqual(args.slice(args.indexOf(process.execPath), args.indexOf(process.execPath) + 7), [process.execPath, ...DAEMON_NODE_FLAGS, HVVSS_BIN, 'daemon', '-n']);
   const hvvssPart = args.slice(args.indexOf('daemon', args.indexOf(HVVSS_BIN)));
   const flag = (name: string) => hvvssPart[hvvssPart.indexOf(name) + 1];
   assert.equal(flag('--pidfile'), join(rc.rundir, 'hvvss.pid'), 'hvvss locks its own pidfile, not the supervisor\'s');

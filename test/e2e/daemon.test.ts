@@ -1,5 +1,6 @@
 // hvvss daemon as a separate process against the emulated kernel, with real hook scripts.
 // Every test ends by checking that nothing is left frozen.
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/paths.ts';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -305,6 +306,9 @@ test('without -n it detaches once registered; a missing device makes the parent 
   assert.equal(started.code, 0, started.output);
   const pid = Number(readFileSync(join(fx.root, 'run', 'hvvss.pid'), 'utf8'));
   assert.ok(pid > 0);
+  // The long-running copy got the daemon's Node options (bounded heap, no idle wake-ups).
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  for (const flag of DAEMON_NODE_FLAGS) assert.ok(cmdline.includes(flag), `${flag} in ${cmdline.join(' ')}`);
   let seq = 0;
   try {
     assert.equal((await emu.host.request('check')).result, 'success');
