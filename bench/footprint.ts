@@ -4,16 +4,17 @@
 // watched over the same window. Everything is read from /proc from outside: measuring never
 // wakes the daemon.
 //
-// RSS growth alone cannot tell a leak from a heap that V8 lets grow before collecting, and idle
-// wake-ups may be V8's rather than the daemon's, so everything runs twice: as shipped, then
-// with V8 options a daemon could be started with (heap capped well above its live set, no
-// memory reducer). Live memory that keeps growing would make the capped daemon fail; garbage
-// only makes it collect sooner, and its RSS levels off. Wake-ups that remain without V8's
-// memory reducer would be timers of the daemon's own.
+// The daemon runs as shipped: with the Node options that the detached daemon and the rc.d
+// service give it (DAEMON_NODE_FLAGS: V8 heap capped well above its live set, no memory
+// reducer). Live memory that kept growing would make that capped daemon fail; garbage only makes
+// it collect sooner, and its RSS levels off. Everything then runs again under plain `node`
+// (as `hvvss daemon -n` started by hand), for comparison: there V8 grows the heap lazily and
+// its memory reducer wakes the idle process.
 import { spawn } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { appStage, startDaemon, startResponder, type Agent } from './lib/agents.ts';
+import { DAEMON_NODE_FLAGS } from '../src/daemon/paths.ts';
 import { scratch, type BenchContext } from './lib/context.ts';
 import { hookName, hooksDir, shellHook } from './lib/hooks.ts';
 import { cpuUse, openFds, rssKiB, type CpuUse } from './lib/proc.ts';
@@ -23,12 +24,8 @@ import type { BenchResult, Table } from './lib/report.ts';
 const GROWTH_GOAL_KIB = 2048;
 /** Time for the daemon to finish what follows its last answer (journal clear, GC) before reading. */
 const SETTLE_MS = 2000;
-/**
- * The diagnosis run's V8 options: heap limits (MB) well above the daemon's live heap after a
- * full GC (~13 MB), and no memory reducer (V8's timer that wakes an idle process every ~8 s
- * after a full GC, hoping to shrink the heap).
- */
-const PROPOSED = ['--max-old-space-size=24', '--max-semi-space-size=1', '--no-memory-reducer'];
+/** The comparison run: plain node, no options (V8's defaults). */
+const PLAIN: readonly string[] = [];
 /** Slots of the idle window, to tell a periodic wake-up from a tail of the last burst. */
 const SLOTS = 6;
 
@@ -141,7 +138,7 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
   let shipped: Cycled, capped: Cycled, bareRss: number;
   let idle: CpuDelta, bareIdle: CpuDelta, slots: number[], diagIdle: CpuDelta, diagBareIdle: CpuDelta, diagSlots: number[];
   try {
-    const daemon = await startDaemon(ctx, { hooksDir: dir, root: join(root, 'daemon') });
+    const daemon = await startDaemon(ctx, { hooksDir: dir, root: join(root, 'daemon'), nodeFlags: DAEMON_NODE_FLAGS });
     try {
       bareRss = rssKiB(barePid);
       shipped = await runCycles(ctx, daemon, cycles, 'as shipped');
@@ -150,10 +147,10 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
     } finally {
       await daemon.stop();
     }
-    const diag = await startDaemon(ctx, { hooksDir: dir, root: join(root, 'daemon-v8'), nodeFlags: PROPOSED });
+    const diag = await startDaemon(ctx, { hooksDir: dir, root: join(root, 'daemon-plain'), nodeFlags: PLAIN });
     try {
-      capped = await runCycles(ctx, diag, cycles, 'V8 options');
-      ctx.progress(`footprint: ${diagIdleS} s idle window (V8 options)`);
+      capped = await runCycles(ctx, diag, cycles, 'plain node');
+      ctx.progress(`footprint: ${diagIdleS} s idle window (plain node)`);
       ({ idle: diagIdle, ref: diagBareIdle, slots: diagSlots } = await idleWindow(diag.pid, barePid, diagIdleS));
     } finally {
       await diag.stop();
@@ -170,7 +167,7 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
   const threads = (d: CpuDelta) => Object.entries(d.byThread).map(([name, n]) => `${name} ${n}`).join(', ') || 'none';
   const rssTable: Table = {
     caption: 'Resident memory (VmRSS)',
-    columns: ['Moment', 'daemon as shipped', 'Δ vs after start', 'daemon with the V8 options', 'Δ vs after start'],
+    columns: ['Moment', 'daemon as shipped', 'Δ vs after start', 'daemon under plain node', 'Δ vs after start'],
     rows: [
       ...shipped.samples.map(([c, r], i) => {
         const cr = capped.samples[i]?.[1] ?? Number.NaN;
@@ -183,13 +180,12 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
     id: 'footprint',
     title: '4. Footprint',
     method:
-      `hvvss daemon with two trivial hooks. RSS ${SETTLE_MS / 1000} s after registering, then every ${cycles / 10} of ${cycles} ` +
+      `hvvss daemon as shipped (\`node ${DAEMON_NODE_FLAGS.join(' ')} bin/run.js daemon\`, as the detached daemon and rc.d start it) with two trivial hooks. RSS ${SETTLE_MS / 1000} s after registering, then every ${cycles / 10} of ${cycles} ` +
       `back-to-back FREEZE/THAW cycles, and ${SETTLE_MS / 1000} s after the last; open descriptors (/proc/PID/fd, by kind) before and after. ` +
       `Then a ${idleS} s window with no requests: CPU time (utime+stime ticks from /proc/PID/stat, and the scheduler's on-CPU ns summed over ` +
       'threads) and context switches summed over threads (each wake-up of any thread counts one), watched alongside an idle ' +
       '`node -e "setTimeout(() => {}, 2 ** 31 - 1)"` started in the same run, in ' + `${SLOTS} slots. The cycles and a ${diagIdleS} s idle window ` +
-      `are then repeated with a second daemon started with V8 options (\`node ${PROPOSED.join(' ')} bin/run.js daemon ...\`): a diagnosis, ` +
-      'not the shipped configuration.',
+      'are then repeated with a second daemon under plain `node bin/run.js daemon -n` (no options, as when started by hand), for comparison.',
     tables: [
       rssTable,
       {
@@ -208,7 +204,7 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
           [`hvvss daemon as shipped, ${idleS} s`, String(idle.ticks), idle.onCpuMs.toFixed(3), String(idle.switches), perMinute(idle.switches, idleS), threads(idle)],
           [`  per ${+(idleS / SLOTS).toFixed(2)} s slot`, '', '', slots.join(', '), '', ''],
           [`idle node -e (reference), ${diagIdleS} s`, String(diagBareIdle.ticks), diagBareIdle.onCpuMs.toFixed(3), String(diagBareIdle.switches), perMinute(diagBareIdle.switches, diagIdleS), threads(diagBareIdle)],
-          [`hvvss daemon with the V8 options, ${diagIdleS} s`, String(diagIdle.ticks), diagIdle.onCpuMs.toFixed(3), String(diagIdle.switches), perMinute(diagIdle.switches, diagIdleS), threads(diagIdle)],
+          [`hvvss daemon under plain node, ${diagIdleS} s`, String(diagIdle.ticks), diagIdle.onCpuMs.toFixed(3), String(diagIdle.switches), perMinute(diagIdle.switches, diagIdleS), threads(diagIdle)],
           [`  per ${+(diagIdleS / SLOTS).toFixed(2)} s slot`, '', '', diagSlots.join(', '), '', ''],
         ],
       },
@@ -217,18 +213,15 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
       {
         what: `RSS growth over ${cycles} FREEZE/THAW cycles`,
         target: '< 2 MiB',
-        actual: `${signedMib(growth)} (trend over the second half ${signedMib(trend(shipped))} per 100 cycles; with the V8 options: ${signedMib(cappedGrowth)}, trend ${signedMib(trend(capped))})`,
+        actual: `${signedMib(growth)} (trend over the second half ${signedMib(trend(shipped))} per 100 cycles; under plain node: ${signedMib(cappedGrowth)}, trend ${signedMib(trend(capped))})`,
         met: growth < GROWTH_GOAL_KIB,
         why:
-          (Math.abs(trend(capped)) < 1024
-            ? `With V8's heap capped the same ${cycles} cycles level off (${signedMib(trend(capped))} per 100 cycles over the second half) ` +
-              'and the daemon answers every request, so the growth is garbage V8 has not collected yet, not live memory held by hvvss: ' +
-              'V8 lets old space grow before a full GC, and objects of a request that outlive two scavenges (a hook run\'s execa and ' +
-              'stream objects) are promoted there. '
-            : `With V8's heap capped, RSS still rises ${signedMib(trend(capped))} per 100 cycles over the second half: this run is too ` +
-              'short to tell garbage from a leak (the full run, 1000 cycles, is). ') +
-          'What would close it: run the daemon with V8 limits sized to its live set (node options for the daemon in bin/run.js, or ' +
-          'NODE_OPTIONS in rc.d), and allocate less per hook run (execa is the largest allocator on that path, see benchmark 2).',
+          'As shipped, V8\'s heap is capped near the daemon\'s live set (about 13 MB after a full GC), so garbage is collected early ' +
+          'and the daemon answers every request: ' +
+          (Math.abs(trend(shipped)) < 1024 ? `it levels off (${signedMib(trend(shipped))} per 100 cycles over the second half). ` : `it still rises ${signedMib(trend(shipped))} per 100 cycles over the second half (a short run cannot tell; the full run can). `) +
+          `Under plain node V8 lets old space grow before a full GC (${signedMib(cappedGrowth)}): garbage, not live memory held by hvvss ` +
+          '(objects of a hook run that outlive two scavenges, execa\'s and the streams\', are promoted there). ' +
+          'What would close the rest: allocate less per hook run (execa is the largest allocator on that path, see benchmark 2).',
       },
       {
         what: `open descriptors after ${cycles} cycles`,
@@ -245,14 +238,12 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
         why:
           `The wake-ups came from: ${threads(idle)}; per ${+(idleS / SLOTS).toFixed(2)} s: ${slots.join(', ')}` +
           (idle.switches > 0 ? ` (about one every ${(idleS / idle.switches).toFixed(1)} s)` : '') +
-          `. With --no-memory-reducer the same daemon woke ${diagIdle.switches} time(s) in ${diagIdleS} s, in ${busySlots(diagSlots)} of ${SLOTS} slots` +
-          (!periodic(diagSlots)
-            ? ': not periodic. The periodic wake-up is V8\'s memory reducer (a timer V8 arms after a full GC and re-arms every ~8 s ' +
-              'while it waits to shrink the heap; the daemon\'s start-up already does full GCs), not a timer of hvvss. What would close it: ' +
-              'start the daemon with --no-memory-reducer (node option, or v8.setFlagsFromString before the first GC) together with a heap ' +
-              'limit, so that not shrinking the heap costs nothing.'
-            : ': still periodic without V8\'s memory reducer, so a timer of the daemon\'s own (setTimeout/setInterval armed while idle); ' +
-              '`strace -f -tt -p PID` shows the epoll_wait timeouts.'),
+          `. Under plain node the same daemon woke ${diagIdle.switches} time(s) in ${diagIdleS} s, in ${busySlots(diagSlots)} of ${SLOTS} slots` +
+          (periodic(diagSlots)
+            ? ': periodically, from V8\'s memory reducer (a timer V8 arms after a full GC and re-arms every ~8 s while it waits to ' +
+              'shrink the heap), which the shipped --no-memory-reducer removes; the heap cap makes not shrinking cost nothing.'
+            : ': not periodic in this window either.') +
+          (periodic(slots) ? ' As shipped it is still periodic: a timer of the daemon\'s own; `strace -f -tt -p PID` shows the epoll_wait timeouts.' : ''),
       },
     ],
     notes: [`${shipped.fdsStart.size} descriptors after start: ${[...fdSummary(shipped.fdsStart)].map(([k, n]) => `${k} ×${n}`).join(', ')}.`],

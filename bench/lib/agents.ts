@@ -2,6 +2,7 @@
 // responder, `hvvss simulate --wait 0` and `hvvss daemon`. Each start waits until the kernel
 // has the agent registered; each stop waits until the kernel has let go of the device, so the
 // next agent's open never meets EBUSY.
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/paths.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -97,7 +98,8 @@ export function daemonArgs(ctx: BenchContext, options: DaemonOptions): string[] 
 }
 
 export function startDaemon(ctx: BenchContext, options: DaemonOptions): Promise<Agent> {
-  return start(ctx, 'daemon', process.execPath, [...(options.nodeFlags ?? []), ...daemonArgs(ctx, options)], options.root);
+  // As shipped: with the Node options the detached daemon and rc.d use, unless told otherwise.
+  return start(ctx, 'daemon', process.execPath, [...(options.nodeFlags ?? DAEMON_NODE_FLAGS), ...daemonArgs(ctx, options)], options.root);
 }
 
 export interface StageTimes {

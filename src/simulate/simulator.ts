@@ -51,11 +51,15 @@ export async function runSimulator(device: RequestChannel, options: SimulatorOpt
       // Timeout: keep waiting until --wait past the kernel's limit, counted from the read.
       if (outcome === OUTCOMES.timeout) until += device.kernelTimeoutMs;
       log.debug(`simulating ${OUTCOME_NAMES[outcome]} for ${name}: answering in ${seconds(until - clock.now())}`);
-      try {
-        await delay(Math.max(0, until - clock.now()), undefined, signal ? { signal } : {});
-      } catch (err) {
-        if (signal?.aborted) return;
-        throw err;
+      // --wait 0 answers at once: even a 0 ms timer would cost a turn of the event loop.
+      const waitMs = until - clock.now();
+      if (waitMs > 0) {
+        try {
+          await delay(waitMs, undefined, signal ? { signal } : {});
+        } catch (err) {
+          if (signal?.aborted) return;
+          throw err;
+        }
       }
       status = outcome === OUTCOMES.failure ? 'fail' : 'success';
       log.info(`${name} ${OUTCOME_NAMES[outcome]} simulation`);
