@@ -84,6 +84,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             });
             // Shared with hvvss check/freeze/thaw: a host request during a manual freeze is refused.
             const guard = new HooksLock(hooksLockIn(flags['state-dir']), 'daemon');
+            guard.open();
             const agent = new VssAgent({ hooks, journal, guard, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
             await agent.recover(await journal.read());
             const device = VssDevice.open(flags.device, {

@@ -46,16 +46,25 @@ export class HooksLock {
    */
   tryAcquire(what: Omit<LockHolder, 'pid' | 'kind' | 'since'> & { since?: string }): Claim {
     if (!this.#locked) {
-      if (this.#fd === undefined) {
-        mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-        // libuv opens files close-on-exec: hooks never inherit the lock.
-        this.#fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT, 0o600);
-      }
-      if (!tryLock(this.#fd, this.path)) return { ok: false, holder: HooksLock.readHolder(this.path) };
+      const fd = this.open();
+      if (!tryLock(fd, this.path)) return { ok: false, holder: HooksLock.readHolder(this.path) };
       this.#locked = true;
     }
     this.describe(what);
     return { ok: true };
+  }
+
+  /**
+   * Opens the lock file (without locking it). The daemon does this at start-up, so a bad state
+   * directory shows at once and its set of open descriptors stays the same from then on.
+   */
+  open(): number {
+    if (this.#fd === undefined) {
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+      // libuv opens files close-on-exec: hooks never inherit the lock.
+      this.#fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    }
+    return this.#fd;
   }
 
   /** Rewrites what we are doing (e.g. "frozen", with the time we thaw by). Lock must be held. */
