@@ -4,8 +4,8 @@
 //
 // Writes use async file I/O: a watchdog thaw may run while hv_vss_daemon(8) still holds the
 // file systems suspended, and a blocked write must not stall the event loop.
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { constants as fsConstants, readFileSync } from 'node:fs';
+import { access, mkdir, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HookReason, HookRef } from '../hooks/index.ts';
 
@@ -46,7 +46,8 @@ export class FreezeJournal {
   async read(): Promise<FrozenRecord | undefined> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      // Read on every host CHECK/FREEZE: synchronously, as a thread-pool round trip costs more.
+      text = readFileSync(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;

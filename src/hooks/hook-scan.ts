@@ -10,8 +10,7 @@
 //  4. a regular file without any execute bit is skipped.
 // The directory itself must exist, be a directory, be owned by a trusted uid and not be group/world-writable;
 // otherwise the scan reports a directory problem (the caller answers CHECK with a failure).
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstatSync as lstat, readdirSync as readdir, realpathSync as realpath, statSync as stat, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { HookEntry, ScanOptions, ScanResult } from './types.ts';
 
@@ -76,7 +75,7 @@ function errorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
-async function judgeEntry(dir: string, name: string, trustedUids: number[]): Promise<HookEntry> {
+function judgeEntry(dir: string, name: string, trustedUids: number[]): HookEntry {
   const entryPath = path.join(dir, name);
   const skipped = (why: string, target?: string): HookEntry =>
     target === undefined ? { name, path: entryPath, verdict: 'skipped', why } : { name, path: entryPath, verdict: 'skipped', why, target };
@@ -88,7 +87,7 @@ async function judgeEntry(dir: string, name: string, trustedUids: number[]): Pro
 
   let lst: Stats;
   try {
-    lst = await lstat(entryPath);
+    lst = lstat(entryPath);
   } catch (err) {
     return refused(`cannot stat: ${errorCode(err) ?? String(err)}`);
   }
@@ -97,8 +96,8 @@ async function judgeEntry(dir: string, name: string, trustedUids: number[]): Pro
     let target: string;
     let st: Stats;
     try {
-      target = await realpath(entryPath);
-      st = await stat(entryPath);
+      target = realpath(entryPath);
+      st = stat(entryPath);
     } catch (err) {
       const code = errorCode(err);
       return refused(code === 'ENOENT' ? 'dangling symlink (target does not exist)' : `symlink cannot be resolved: ${code ?? String(err)}`);
@@ -119,6 +118,10 @@ async function judgeEntry(dir: string, name: string, trustedUids: number[]): Pro
 }
 
 /**
+ * Synchronous on purpose: a handful of metadata reads on a local directory cost less than the
+ * thread-pool round trips of async fs, and they sit on the path of every host CHECK and FREEZE
+ * (see docs/benchmarks.md, response floor).
+ *
  * Scans `dir` and judges every entry. Never throws for a missing or insecure directory: that is reported in
  * `problem`. Entries of an insecure directory are still judged (so the admin sees them all), but checkAll and
  * freezeAll run nothing while `problem` is set.
@@ -129,7 +132,7 @@ export async function scanHooks(dir: string, options: ScanOptions): Promise<Scan
 
   let dirStat: Stats;
   try {
-    dirStat = await stat(absDir);
+    dirStat = stat(absDir);
   } catch (err) {
     const code = errorCode(err);
     result.problem =
@@ -145,13 +148,13 @@ export async function scanHooks(dir: string, options: ScanOptions): Promise<Scan
 
   let names: string[];
   try {
-    names = await readdir(absDir);
+    names = readdir(absDir);
   } catch (err) {
     result.problem = { kind: 'unusable', message: `hooks directory ${absDir} cannot be read: ${errorCode(err) ?? String(err)}` };
     return result;
   }
   names.sort(compareNames);
-  result.entries = await Promise.all(names.map((name) => judgeEntry(absDir, name, options.trustedUids)));
+  result.entries = names.map((name) => judgeEntry(absDir, name, options.trustedUids));
 
   const dirProblems = securityProblems(dirStat, options.trustedUids);
   if (dirProblems.length > 0) {
