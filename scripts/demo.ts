@@ -58,7 +58,7 @@ try {
     failed ||= result.result !== 'success';
     console.log(show(result));
   }
-  await daemon.waitForLine(/thaw \(host, msgid \d+\)/);
+  await daemon.waitForLine(/answered \w+ to thaw \(msgid \d+\)/);
   if (values.keep) {
     console.log(`\nRunning. Drive the host by hand, e.g.:\n  node dist/emulator/host-cli.js --dir ${emu.dir} check freeze thaw\nCtrl-C stops both.`);
     await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));

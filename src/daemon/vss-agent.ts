@@ -297,7 +297,9 @@ export class VssAgent {
 
   async #handle(request: VssRequest): Promise<void> {
     const name = opName(request.opt);
-    this.#log.info(`received ${name} (msgid ${request.msgidText})`);
+    // The answer line names the op and msgid again: one info line per request keeps both the log
+    // and the request path short (each line is a write on the way to the answer).
+    this.#log.debug(`received ${name} (msgid ${request.msgidText})`);
     if (request.malformed) this.#log.warn(`malformed ${name} request (msgid ${request.msgidText}): ${request.malformed}; handling it anyway`);
     this.#current = { op: name, msgid: request.msgidText, since: request.readAtWall.toISOString() };
     try {
@@ -490,7 +492,8 @@ export class VssAgent {
     const count = this.#counters.get(key);
     this.#counters.set(key, { op: record.op, reason: record.reason, result, count: (count?.count ?? 0) + 1 });
     record.durationMs = Math.round(this.#clock.now() - (this.#startedAt.get(record) ?? this.#clock.now()));
-    this.#log.info(`${record.op} (${record.reason}, msgid ${record.msgid || '-'}): ${result} in ${record.durationMs} ms`);
+    // A host request's answer line already said it; the agent's own work (rollback, watchdog, ...) gets its summary here.
+    this.#log.log(record.answer && record.reason === 'host' ? 'debug' : 'info', `${record.op} (${record.reason}, msgid ${record.msgid || '-'}): ${result} in ${record.durationMs} ms`);
   }
 
   #kernelTimeoutMs(): number {
