@@ -1,9 +1,7 @@
 // Flags shared by the commands that open the device.
 import { Flags } from '@oclif/core';
 import { APP_DEVICE, KERNEL_TIMEOUT_MS } from '../protocol/hv-vss.ts';
-import { defaultPaths, describeDefault, pidfileIn, socketIn } from '../daemon/paths.ts';
-
-const paths = defaultPaths();
+import { defaultPaths, describeDefault, pidfileIn, socketIn, type DaemonPaths } from '../daemon/paths.ts';
 
 export const deviceFlag = Flags.string({
   summary: 'Application VSS device to register on.',
@@ -37,33 +35,20 @@ export const secondsFlag = (summary: string, defaultValue: number) =>
     parse: async (input, _ctx, opts) => positiveSeconds(`--${opts.name}`, input),
   })();
 
-export const hooksDirFlag = Flags.string({
-  summary: 'Directory of hook scripts.',
-  env: 'HVVSS_HOOKS_DIR',
-  default: paths.hooksDir,
-  defaultHelp: async () => describeDefault((p) => p.hooksDir),
-  helpValue: 'DIR',
-});
+/**
+ * A path flag whose default depends on the OS: the value is this machine's, the help text names
+ * both (the manifest is built once, on Linux, and shipped).
+ */
+const pathFlag = (summary: string, helpValue: string, pick: (p: DaemonPaths) => string, env?: string) =>
+  Flags.string({
+    summary,
+    ...(env ? { env } : {}),
+    default: pick(defaultPaths()),
+    defaultHelp: async () => describeDefault(pick),
+    helpValue,
+  });
 
-export const stateDirFlag = Flags.string({
-  summary: 'State directory: freeze journal, hooks lock, keeper socket.',
-  env: 'HVVSS_STATE_DIR',
-  default: paths.stateDir,
-  defaultHelp: async () => describeDefault((p) => p.stateDir),
-  helpValue: 'DIR',
-});
-
-export const socketFlag = Flags.string({
-  summary: 'Root-only status socket of the daemon.',
-  env: 'HVVSS_SOCKET',
-  default: socketIn(paths.runDir),
-  defaultHelp: async () => describeDefault((p) => socketIn(p.runDir)),
-  helpValue: 'PATH',
-});
-
-export const pidfileFlag = Flags.string({
-  summary: "The daemon's pidfile, locked while it runs.",
-  default: pidfileIn(paths.runDir),
-  defaultHelp: async () => describeDefault((p) => pidfileIn(p.runDir)),
-  helpValue: 'PATH',
-});
+export const hooksDirFlag = pathFlag('Directory of hook scripts.', 'DIR', (p) => p.hooksDir, 'HVVSS_HOOKS_DIR');
+export const stateDirFlag = pathFlag('State directory: freeze journal, hooks lock, keeper socket.', 'DIR', (p) => p.stateDir, 'HVVSS_STATE_DIR');
+export const socketFlag = pathFlag('Root-only status socket of the daemon.', 'PATH', (p) => socketIn(p.runDir), 'HVVSS_SOCKET');
+export const pidfileFlag = pathFlag("The daemon's pidfile, locked while it runs.", 'PATH', (p) => pidfileIn(p.runDir));

@@ -3,8 +3,6 @@
 import { Flags } from '@oclif/core';
 import { hooksDirFlag, secondsFlag, stateDirFlag } from './flags.ts';
 
-export { hooksDirFlag, secondsFlag, stateDirFlag };
-
 export const jsonFlag = Flags.boolean({ summary: 'Print one JSON document (for scripts and monitoring) instead of text.' });
 
 /** The flags every hooks-running command shares. */

@@ -1,5 +1,6 @@
 import { Args, Command } from '@oclif/core';
-import { runFlags, secondsFlag } from '../cli/manual-flags.ts';
+import { runFlags } from '../cli/manual-flags.ts';
+import { secondsFlag } from '../cli/flags.ts';
 import { runManualCommand } from '../cli/manual-run.ts';
 import { runFreeze, runFreezeCommand } from '../manual/operations.ts';
 

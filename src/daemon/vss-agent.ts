@@ -168,13 +168,15 @@ export class VssAgent {
     return this.#runThaw(hooks, 'recovery', record.msgid, deadline);
   }
 
-  /** Takes the hooks lock; when someone else has it, says who in `why`. */
-  #tryClaim(op: string): { ok: true } | { ok: false; why: string } {
+  /**
+   * Takes the hooks lock, describing it as `op` since the daemon started; when someone else has
+   * it, says who in `why`. A fixed text per kind of work means the lock file is only rewritten
+   * after a freeze or a manual run changed it.
+   */
+  #tryClaim(op: 'host request' | 'recovery'): { ok: true } | { ok: false; why: string } {
     if (!this.#guard) return { ok: true };
     try {
-      // One description for every host request (and the daemon's start as `since`), so the
-      // lock file is only rewritten after a freeze or a manual run changed it.
-      const claim = this.#guard.tryAcquire({ op: op === 'check' || op === 'freeze' ? 'host request' : op, since: this.#bornAt });
+      const claim = this.#guard.tryAcquire({ op, since: this.#bornAt });
       return claim.ok ? claim : { ok: false, why: describeHolder(claim.holder, this.#guard.path) };
     } catch (err) {
       return { ok: false, why: `cannot take the hooks lock ${this.#guard.path} (${(err as Error).message}); check the --state-dir directory` };
@@ -209,7 +211,7 @@ export class VssAgent {
 
   /** Answers failure when the hooks lock is taken by an operator command (or cannot be taken). */
   #refuseIfBusy(request: VssRequest, op: 'check' | 'freeze'): boolean {
-    const claim = this.#tryClaim(op);
+    const claim = this.#tryClaim('host request');
     if (claim.ok) return false;
     const record = this.#begin(op, request.msgidText, 'host');
     const problem = `refused: ${claim.why}`;

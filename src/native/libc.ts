@@ -17,7 +17,6 @@ koffi.alias('nfds_t', facts.nfdsType);
 const c = {
   open: lib.func('int open(const char *path, int flags)'),
   close: lib.func('int close(int fd)'),
-  read: lib.func('intptr_t read(int fd, _Out_ void *buf, size_t count)'),
   write: lib.func('intptr_t write(int fd, const void *buf, size_t count)'),
   pipe2: lib.func('int pipe2(_Out_ void *fds, int flags)'),
   poll: lib.func('int poll(_Inout_ void *fds, nfds_t nfds, int timeout)'),
@@ -26,7 +25,6 @@ const c = {
   strerror: lib.func('const char *strerror(int errnum)'),
   openlog: lib.func('void openlog(const void *ident, int option, int facility)'),
   syslog: lib.func('void syslog(int priority, const char *format, const char *message)'),
-  getuid: lib.func('uint32_t getuid()'),
   flock: lib.func('int flock(int fd, int operation)'),
 };
 
@@ -61,10 +59,6 @@ export function open(path: string, flags: number): number {
 
 export function close(fd: number, path?: string): void {
   check('close', c.close(fd), path);
-}
-
-export function read(fd: number, buf: Buffer, path?: string): number {
-  return check('read', c.read(fd, buf, buf.length), path);
 }
 
 export function write(fd: number, buf: Buffer, path?: string): number {
@@ -115,10 +109,6 @@ export function tryLock(fd: number, path?: string): boolean {
 /** flock(2) LOCK_UN: gives the lock up but keeps the descriptor for the next tryLock. */
 export function unlock(fd: number, path?: string): void {
   check('flock', c.flock(fd, LOCK.UN), path);
-}
-
-export function getuid(): number {
-  return c.getuid();
 }
 
 /** syslog(3) priorities and facilities (identical on FreeBSD and Linux). */
