@@ -54,7 +54,7 @@ async function journalWrites(ctx: BenchContext, n: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const start = performance.now();
-    await journal.recordFrozen({ since: new Date().toISOString(), reason: 'host', msgid: String(i), holder: { pid: process.pid, kind: 'daemon' }, hooksDir: '/x', hooks: [] });
+    await journal.recordIntent({ since: new Date().toISOString(), reason: 'host', msgid: String(i), holder: { pid: process.pid, kind: 'daemon' }, hooksDir: '/x', hooks: [] });
     times.push(performance.now() - start);
   }
   return times;

@@ -9,6 +9,7 @@ import { Pidfile } from '../daemon/pidfile.ts';
 import { FreezeJournal } from '../daemon/freeze-journal.ts';
 import { createHookEngine } from '../daemon/hook-engine.ts';
 import { VssAgent } from '../daemon/vss-agent.ts';
+import { FreezeEngine } from '../engine/freeze-engine.ts';
 import { StatusServer } from '../daemon/status-server.ts';
 
 export default class Daemon extends Command {
@@ -85,8 +86,9 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             // Shared with hvvss check/freeze/thaw: a host request during a manual freeze is refused.
             const guard = new HooksLock(hooksLockIn(flags['state-dir']), 'daemon');
             guard.open();
-            const agent = new VssAgent({ hooks, journal, guard, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
-            await agent.recover(await journal.read());
+            const engine = new FreezeEngine({ hooks, journal, clock: systemClock, log: logger, holder: { kind: 'daemon', pid: process.pid } });
+            const agent = new VssAgent({ engine, guard, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
+            await agent.recover();
             const device = VssDevice.open(flags.device, {
               kernelTimeoutMs,
               onEvent: (event) => {
@@ -100,7 +102,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
               uptimeMs: Date.now() - startedAt.getTime(),
               device: flags.device,
               registered: true,
-              hooksDir: flags['hooks-dir'],
+              hooksDir: hooks.dir,
               settings: { kernelTimeoutMs, requestTimeoutMs, hookTimeoutMs: flags['hook-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 },
               ...agent.status(),
             }));
@@ -111,7 +113,20 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
           }
         },
         run: async ({ agent, device, pidfile, status }, log, signal) => {
-          signal.addEventListener('abort', () => void device.close(), { once: true });
+          const stop = (why: string) => {
+            agent.stop(why);
+            // Wakes a pending read; an answer under way then fails, is logged, and what it froze is rolled back.
+            void device.close();
+          };
+          signal.addEventListener('abort', () => stop(String(signal.reason)), { once: true });
+          // A bug of ours must not leave anything frozen: stop, thaw (in the finally below), then exit non-zero.
+          const crash = (err: unknown) => {
+            log.error(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}; thawing whatever is frozen, then exiting`);
+            process.exitCode = 70;
+            stop('internal error');
+          };
+          process.on('uncaughtException', crash);
+          process.on('unhandledRejection', crash);
           try {
             await agent.run(device);
           } finally {

@@ -1,5 +1,6 @@
 // The hooks engine configured once (directory, timeouts, logging) behind a small interface, so
 // the agent's logic can be tested with a fake and the daemon and manual commands share it.
+import { resolve } from 'node:path';
 import { checkAll, freezeAll, scanHooks, thawAll } from '../hooks/index.ts';
 import type { BrokenFreezeEvent, FreezeResult, FrozenHook, HookLogLine, HookOp, HookReason, HookRef, HookResult, ScanResult, SequenceResult } from '../hooks/index.ts';
 import type { Clock } from '../util/clock.ts';
@@ -88,7 +89,7 @@ export function createHookEngine(settings: HookEngineSettings): HookEngine {
     return result;
   };
   return {
-    dir: settings.dir,
+    dir: resolve(settings.dir),
     async scan() {
       const scan = await scanHooks(settings.dir, { trustedUids: [...settings.trustedUids] });
       if (scan.problem) log.error(`hooks directory: ${scan.problem.message}`);

@@ -5,6 +5,12 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 
+/**
+ * Clients that connect and never read must not grow the daemon: a few at a time, each given a
+ * short while to take its document before it is dropped.
+ */
+export const STATUS_LIMITS = { connections: 16, timeoutMs: 2_000 } as const;
+
 export class StatusServer {
   readonly path: string;
   readonly #server: Server;
@@ -20,8 +26,10 @@ export class StatusServer {
     rmSync(path, { force: true });
     const server = createServer((socket) => {
       socket.on('error', () => socket.destroy());
+      socket.setTimeout(STATUS_LIMITS.timeoutMs, () => socket.destroy());
       socket.end(JSON.stringify(snapshot(), null, 2) + '\n');
     });
+    server.maxConnections = STATUS_LIMITS.connections;
     const oldMask = process.umask(0o177);
     try {
       server.listen(path);

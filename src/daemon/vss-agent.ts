@@ -1,14 +1,16 @@
 // VssAgent: the daemon's logic, with no oclif and no syscalls of its own. It reads requests from
-// a device, runs the hooks engine, answers inside the kernel's limit, and guarantees that
-// whatever it froze gets thawed: on failure (rollback), on a late answer, when the host never
-// sends THAW (watchdog), after a crash (recovery from the journal) and on shutdown.
+// a device, has the FreezeEngine run the hooks, answers every request inside its deadline, and
+// guarantees that whatever it froze gets thawed: on failure (rollback), on a late or undelivered
+// answer, when the host never sends THAW (watchdog), on stop (SIGTERM, SIGINT, SIGHUP, device
+// loss, a crash of its own code) and, after SIGKILL, at the next start (recovery from the
+// write-ahead journal).
 import { opName } from '../protocol/hv-vss.ts';
 import type { AnswerReceipt, RequestChannel, VssRequest } from '../native/vss-device.ts';
 import type { AgentLogger } from '../log/logger.ts';
-import type { Clock, Timer } from '../util/clock.ts';
-import type { FrozenHook, HookReason, HookResult, SequenceResult } from '../hooks/index.ts';
-import type { FreezeJournal, FrozenRecord } from './freeze-journal.ts';
-import type { HookEngine } from './hook-engine.ts';
+import type { Clock } from '../util/clock.ts';
+import type { HookReason, HookResult, SequenceResult } from '../hooks/index.ts';
+import type { FrozenRecord } from './freeze-journal.ts';
+import type { FreezeEngine } from '../engine/freeze-engine.ts';
 import { describeHolder, type Claim } from './hooks-lock.ts';
 
 /**
@@ -41,7 +43,7 @@ export interface TransactionRecord {
   readonly startedAt: string;
   durationMs: number;
   result: 'success' | 'fail';
-  answer?: { status: 'success' | 'fail'; elapsedMs: number; late: boolean };
+  answer?: { status: 'success' | 'fail'; elapsedMs: number; late: boolean; delivered: boolean };
   hooks: HookResult[];
   problems: string[];
 }
@@ -64,27 +66,26 @@ export interface TransactionCount {
   readonly count: number;
 }
 
-interface FrozenState {
-  readonly hooks: readonly FrozenHook[];
-  readonly since: Date;
-  readonly msgid: string;
-  readonly watchdog: Timer;
-  readonly watchdogAt: Date;
+/** What #answer tells: the kernel's receipt, and whether the write itself worked. */
+type Delivery = AnswerReceipt & { readonly delivered: boolean };
+
+/** A thaw under way: its transaction record, and whether it succeeded once done. */
+interface Thawing {
+  readonly record: TransactionRecord;
+  readonly done: Promise<boolean>;
 }
 
 const HISTORY = 20;
 
 export class VssAgent {
   #device: RequestChannel | undefined;
-  readonly #hooks: HookEngine;
-  readonly #journal: FreezeJournal;
+  readonly #engine: FreezeEngine;
   readonly #clock: Clock;
   readonly #log: AgentLogger;
   readonly #settings: AgentSettings;
   readonly #bornAt: string;
   #phase: AgentPhase = 'starting';
   #current: AgentStatus['current'];
-  #frozen: FrozenState | undefined;
   readonly #history: TransactionRecord[] = [];
   readonly #counters = new Map<string, TransactionCount>();
   #lateAnswers = 0;
@@ -94,17 +95,18 @@ export class VssAgent {
   #queue: Promise<unknown> = Promise.resolve();
   /**
    * A thaw the agent runs on its own after answering (rollback of a failed or late freeze,
-   * watchdog). Requests keep being read meanwhile and are answered at once: the kernel's clock
-   * for the next request is already running.
+   * watchdog, thaw hooks still running at a THAW's deadline). Requests keep being read
+   * meanwhile and are answered at once: the kernel's clock for the next request is running.
    */
   #background: { readonly what: string; readonly done: Promise<void> } | undefined;
+  /** Aborted by stop(): a check or freeze under way is cut short (its hook is terminated) and rolled back. */
+  readonly #stop = new AbortController();
 
   readonly #guard: HooksGuard | undefined;
 
-  constructor(deps: { hooks: HookEngine; journal: FreezeJournal; clock: Clock; log: AgentLogger; settings: AgentSettings; guard?: HooksGuard }) {
+  constructor(deps: { engine: FreezeEngine; clock: Clock; log: AgentLogger; settings: AgentSettings; guard?: HooksGuard }) {
     this.#guard = deps.guard;
-    this.#hooks = deps.hooks;
-    this.#journal = deps.journal;
+    this.#engine = deps.engine;
     this.#clock = deps.clock;
     this.#log = deps.log;
     this.#settings = deps.settings;
@@ -112,7 +114,7 @@ export class VssAgent {
   }
 
   status(): AgentStatus {
-    const frozen = this.#frozen;
+    const frozen = this.#engine.frozen;
     return {
       phase: this.#phase,
       current: this.#current,
@@ -120,7 +122,7 @@ export class VssAgent {
         since: frozen.since.toISOString(),
         msgid: frozen.msgid,
         hooks: frozen.hooks.map((h) => h.hook.name),
-        watchdogAt: frozen.watchdogAt.toISOString(),
+        watchdogAt: (frozen.watchdogAt ?? frozen.since).toISOString(),
       },
       transactions: this.#history,
       counters: [...this.#counters.values()],
@@ -135,10 +137,26 @@ export class VssAgent {
   }
 
   /**
-   * Before registering: thaws hooks that a previous run recorded as frozen (it crashed or was
-   * killed while frozen). Runs the thaw even if the hooks directory changed since.
+   * Asks the agent to stop: a check or freeze under way ends now and is rolled back, no new
+   * request is read. Close the device to wake a pending read, then await run() and shutdown().
    */
-  async recover(record: FrozenRecord | undefined): Promise<void> {
+  stop(why: string): void {
+    if (!this.#stop.signal.aborted) this.#stop.abort(why);
+  }
+
+  /**
+   * Before registering: thaws what a previous run recorded in the journal (it was killed while
+   * something may have been frozen). A journal that cannot be read does not stop the start: it
+   * is kept for the admin and every CHECK fails with the reason until it is resolved.
+   */
+  async recover(): Promise<void> {
+    let record: FrozenRecord | undefined;
+    try {
+      record = this.#engine.journal.read();
+    } catch (err) {
+      this.#log.error(`${(err as Error).message}. Until then every host CHECK and FREEZE is answered with failure.`);
+      return;
+    }
     if (!record) return;
     // A manual freeze's holder (its keeper, or hvvss freeze -- CMD) holds the hooks lock for as
     // long as it lives: busy means the holder is alive and will thaw its own freeze.
@@ -151,21 +169,27 @@ export class VssAgent {
       return;
     }
     this.#log.warn(
-      `the freeze journal says ${record.hooks.length} hook(s) have been frozen since ${record.since} ` +
+      `the freeze journal says ${record.hooks.length} hook(s) may have been frozen since ${record.since} ` +
         `(by ${record.holder.kind} pid ${record.holder.pid}, msgid ${record.msgid || '-'}): thawing them before registering`,
     );
     await this.#exclusive(async () => {
       try {
-        await this.#thawRecord(record, undefined);
+        await this.#recoverRecord(record, undefined).done;
       } finally {
         this.#releaseIfIdle();
       }
     });
   }
 
-  async #thawRecord(record: FrozenRecord, deadline: number | undefined): Promise<boolean> {
-    const hooks = record.hooks.map((hook) => ({ hook }));
-    return this.#runThaw(hooks, 'recovery', record.msgid, deadline);
+  #recoverRecord(record: FrozenRecord, deadline: number | undefined): Thawing {
+    this.#phase = 'thawing';
+    const transaction = this.#begin('thaw', record.msgid, 'recovery');
+    const done = this.#engine.recover(record, deadline === undefined ? {} : { deadline }).then((result) => {
+      this.#collect(transaction, result);
+      this.#end(transaction, result.ok ? 'success' : 'fail');
+      return result.ok;
+    });
+    return { record: transaction, done };
   }
 
   /**
@@ -184,62 +208,72 @@ export class VssAgent {
   }
 
   #releaseIfIdle(): void {
-    if (!this.#frozen) this.#guard?.release();
+    if (!this.#engine.frozen) this.#guard?.release();
   }
 
   /**
    * Before a host CHECK/FREEZE, with the lock held: a journal record now can only be a freeze
-   * whose holder died while frozen (a manual keeper killed with SIGKILL): thaw it first, as a
-   * start-up would.
+   * whose holder died (a manual keeper killed with SIGKILL): thaw it first, as a start-up would.
+   * Returns why the request must fail: the journal is unreadable, or that thaw is still running
+   * at the deadline (it goes on in the background).
    */
-  async #thawAbandoned(deadline: number): Promise<void> {
-    if (this.#frozen) return;
+  async #thawAbandoned(request: VssRequest): Promise<string | undefined> {
+    if (this.#engine.frozen) return undefined;
     let record: FrozenRecord | undefined;
     try {
-      record = await this.#journal.read();
+      record = this.#engine.journal.read();
     } catch (err) {
-      this.#log.error(`cannot read the freeze journal: ${(err as Error).message}`);
-      return;
+      return (err as Error).message;
     }
-    if (!record) return;
+    if (!record) return undefined;
     this.#log.warn(
       `the freeze journal records ${record.hooks.length} hook(s) frozen since ${record.since} by ${record.holder.kind} pid ${record.holder.pid}, ` +
         'which is gone: thawing them first',
     );
-    await this.#thawRecord(record, deadline);
+    const deadline = this.#deadline(request);
+    const thawing = this.#recoverRecord(record, deadline);
+    if (await this.#settlesWithin(thawing.done, deadline - this.#clock.now())) return undefined;
+    this.#inBackground('thawing an abandoned freeze', () => thawing.done);
+    return 'an abandoned freeze recorded in the journal is still being thawed; the host can retry once it is done';
   }
 
   /** Answers failure when the hooks lock is taken by an operator command (or cannot be taken). */
   #refuseIfBusy(request: VssRequest, op: 'check' | 'freeze'): boolean {
     const claim = this.#tryClaim('host request');
     if (claim.ok) return false;
-    const record = this.#begin(op, request.msgidText, 'host');
-    const problem = `refused: ${claim.why}`;
-    record.problems.push(problem);
-    this.#log.error(
-      `${op.toUpperCase()} (msgid ${request.msgidText}) ${problem}; answering failure, so the host fails this backup instead of mixing it with that run. ` +
-        'End the manual freeze with "hvvss thaw" and the next backup will work.',
+    this.#fail(
+      request,
+      this.#begin(op, request.msgidText, 'host'),
+      `refused: ${claim.why}`,
+      'so the host fails this backup instead of mixing it with that run. End the manual freeze with "hvvss thaw" and the next backup will work.',
     );
-    this.#answer(request, 'fail', record);
-    this.#end(record, 'fail');
     return true;
   }
 
-  /** Serves the device's requests until it is closed. */
+  /** Answers failure with `problem` in the record and the log, and ends the transaction. */
+  #fail(request: VssRequest, record: TransactionRecord, problem: string, advice = ''): void {
+    record.problems.push(problem);
+    this.#log.error(`${opName(request.opt).toUpperCase()} (msgid ${request.msgidText}) ${problem}; answering failure${advice ? `, ${advice}` : ''}`);
+    this.#answer(request, 'fail', record);
+    this.#end(record, 'fail');
+  }
+
+  /** Serves the device's requests until it is closed, fails, or stop() is called. */
   async run(device: RequestChannel): Promise<void> {
     this.#device = device;
     this.#phase = 'idle';
-    this.#log.info(`registered on ${device.path}; hooks in ${this.#hooks.dir}`);
-    for (;;) {
-      const request = await device.nextRequest();
-      if (!request) {
-        // Closed: let a thaw already under way finish before returning.
-        await this.#background?.done;
-        return;
+    this.#log.info(`registered on ${device.path}; hooks in ${this.#engine.hooks.dir}`);
+    try {
+      while (!this.#stop.signal.aborted) {
+        const request = await device.nextRequest();
+        if (!request) return;
+        const busy = this.#background;
+        if (busy) await this.#answerWhileBusy(request, busy);
+        else await this.#exclusive(() => this.#handle(request));
       }
-      const busy = this.#background;
-      if (busy) await this.#answerWhileBusy(request, busy);
-      else await this.#exclusive(() => this.#handle(request));
+    } finally {
+      // Closed, failed or stopping: a thaw under way finishes before run() returns.
+      await this.#background?.done;
     }
   }
 
@@ -275,24 +309,31 @@ export class VssAgent {
     this.#end(record, 'fail');
   }
 
-  #settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  #settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
     return new Promise((resolve) => {
       const timer = this.#clock.setTimer(Math.max(0, ms), () => resolve(false));
-      void promise.then(() => {
-        timer.cancel();
-        resolve(true);
-      });
+      void promise.then(
+        () => {
+          timer.cancel();
+          resolve(true);
+        },
+        () => {
+          timer.cancel();
+          resolve(true);
+        },
+      );
     });
   }
 
-  /** Thaws whatever is frozen (SIGTERM/SIGINT); call after the device was closed. */
+  /** Thaws whatever is frozen (after stop(), a closed device or a crash of our own); safe to call more than once. */
   async shutdown(): Promise<void> {
+    this.stop('shutdown');
     await this.#exclusive(async () => {
       this.#phase = 'stopping';
-      const frozen = this.#frozen;
+      const frozen = this.#engine.frozen;
       if (frozen) {
         this.#log.warn(`stopping while frozen since ${frozen.since.toISOString()}: thawing first`);
-        await this.#thawFrozen('shutdown', undefined);
+        await this.#thawNow('shutdown', undefined);
       }
     });
   }
@@ -305,6 +346,9 @@ export class VssAgent {
     if (request.malformed) this.#log.warn(`malformed ${name} request (msgid ${request.msgidText}): ${request.malformed}; handling it anyway`);
     this.#current = { op: name, msgid: request.msgidText, since: request.readAtWall.toISOString() };
     try {
+      if (this.#stop.signal.aborted && request.op !== 'thaw') {
+        return this.#fail(request, this.#begin(name, request.msgidText, 'host'), 'refused: the daemon is stopping');
+      }
       switch (request.op) {
         case 'check':
           return await this.#check(request);
@@ -312,16 +356,12 @@ export class VssAgent {
           return await this.#freeze(request);
         case 'thaw':
           return await this.#hostThaw(request);
-        default: {
-          this.#log.error(`unknown operation ${request.opt} from the kernel (msgid ${request.msgidText}): answering failure`);
-          const record = this.#begin(name, request.msgidText, 'host');
-          this.#answer(request, 'fail', record);
-          this.#end(record, 'fail');
-        }
+        default:
+          return this.#fail(request, this.#begin(name, request.msgidText, 'host'), `is an unknown operation ${request.opt} from the kernel`);
       }
     } finally {
       this.#current = undefined;
-      if (this.#phase !== 'stopping') this.#phase = this.#frozen ? 'frozen' : 'idle';
+      if (this.#phase !== 'stopping') this.#phase = this.#engine.frozen ? 'frozen' : 'idle';
     }
   }
 
@@ -333,10 +373,11 @@ export class VssAgent {
     if (this.#refuseIfBusy(request, 'check')) return;
     try {
       this.#phase = 'checking';
-      await this.#thawAbandoned(this.#deadline(request));
+      const problem = await this.#thawAbandoned(request);
       const record = this.#begin('check', request.msgidText, 'host');
-      const scan = await this.#hooks.scan();
-      const result = await this.#hooks.check(scan, { reason: 'host', msgid: request.msgidText, deadline: this.#deadline(request) });
+      if (problem !== undefined) return this.#fail(request, record, `cannot be application-consistent: ${problem}`);
+      const scan = await this.#engine.hooks.scan();
+      const result = await this.#engine.hooks.check(scan, { reason: 'host', msgid: request.msgidText, deadline: this.#deadline(request), signal: this.#stop.signal });
       this.#collect(record, result);
       const status = result.ok ? 'success' : 'fail';
       this.#answer(request, status, record);
@@ -347,10 +388,11 @@ export class VssAgent {
   }
 
   async #freeze(request: VssRequest): Promise<void> {
-    if (this.#frozen) {
+    const previous = this.#engine.frozen;
+    if (previous) {
       // The host retries after a failed backup without sending THAW: start from a clean state.
-      this.#log.warn(`FREEZE while already frozen since ${this.#frozen.since.toISOString()}: thawing the previous freeze first`);
-      await this.#thawFrozen('rollback', this.#deadline(request));
+      this.#log.warn(`FREEZE while already frozen since ${previous.since.toISOString()}: thawing the previous freeze first`);
+      await this.#thawNow('rollback', this.#deadline(request));
     }
     if (this.#refuseIfBusy(request, 'freeze')) return;
     try {
@@ -363,116 +405,111 @@ export class VssAgent {
   /** FREEZE with the hooks lock held; keeps it when it ends frozen. */
   async #freezeHeld(request: VssRequest): Promise<void> {
     this.#phase = 'freezing';
-    await this.#thawAbandoned(this.#deadline(request));
+    const problem = await this.#thawAbandoned(request);
     const record = this.#begin('freeze', request.msgidText, 'host');
+    if (problem !== undefined) return this.#fail(request, record, `cannot freeze: ${problem}`);
     const deadline = this.#deadline(request);
-    const scan = await this.#hooks.scan();
-    const result = await this.#hooks.freeze(scan, {
+    // Said before anything is frozen: nothing is written from the first freeze hook to the last thaw.
+    this.#guard?.describe({ op: 'frozen', thawsBy: new Date(this.#clock.wallNow().getTime() + this.#settings.maxFrozenMs).toISOString() });
+    const attempt = await this.#engine.freeze({
       reason: 'host',
       msgid: request.msgidText,
       deadline,
+      signal: this.#stop.signal,
+      watchdogMs: this.#settings.maxFrozenMs,
+      onWatchdog: () => this.#watchdog(request.msgidText),
       onBrokenFreeze: (event) =>
         this.#log.error(`BROKEN FREEZE: resident hook ${event.hook} (pid ${event.pid}) ended while frozen (${event.signal ?? `exit ${event.exitCode}`}); the thaw will report failure`),
     });
-    this.#collect(record, result);
-    const rollback = async (why: string) => {
-      this.#log.error(`freeze failed (${why}): answering failure and rolling back ${result.frozen.length} hook(s)`);
-      this.#answer(request, 'fail', record);
-      this.#end(record, 'fail');
-      // The started hooks count as frozen (and keep the hooks lock) until the rollback is done.
-      const now = this.#clock.wallNow();
-      this.#frozen = { hooks: result.frozen, since: now, msgid: request.msgidText, watchdog: { cancel: () => {} }, watchdogAt: now };
-      this.#inBackground('rolling back a failed freeze', () => this.#thawFrozen('rollback', undefined));
-    };
-    if (!result.ok) return rollback(result.problems[0] ?? 'a hook failed');
+    this.#collect(record, attempt.result);
+    if (!attempt.ok) return this.#failFreeze(request, record, attempt.result.problems[0] ?? 'a hook failed');
     const elapsed = this.#clock.now() - request.readAt;
-    if (this.#clock.now() >= deadline) return rollback(`done ${Math.round(elapsed)} ms after the read, past the ${this.#settings.requestTimeoutMs} ms deadline`);
-
-    const since = this.#clock.wallNow();
-    try {
-      // Nothing frozen (no hooks), nothing to recover after a crash: no durable write.
-      if (result.frozen.length > 0) await this.#journal.recordFrozen({
-        since: since.toISOString(),
-        reason: 'host',
-        msgid: request.msgidText,
-        holder: { pid: process.pid, kind: 'daemon' },
-        hooksDir: this.#hooks.dir,
-        hooks: result.frozen.map((f) => f.hook),
-      });
-    } catch (err) {
-      return rollback(`cannot record the freeze in ${this.#journal.path}: ${(err as Error).message}`);
+    if (this.#clock.now() >= deadline) {
+      return this.#failFreeze(request, record, `done ${Math.round(elapsed)} ms after the read, past the ${this.#settings.requestTimeoutMs} ms deadline`);
     }
-    const watchdogAt = new Date(since.getTime() + this.#settings.maxFrozenMs);
-    const watchdog = this.#clock.setTimer(this.#settings.maxFrozenMs, () => this.#watchdog(request.msgidText), { unref: true });
-    this.#frozen = { hooks: result.frozen, since, msgid: request.msgidText, watchdog, watchdogAt };
-    this.#phase = 'frozen';
-    this.#guard?.describe({ op: 'frozen', thawsBy: watchdogAt.toISOString() });
-    // From here until the thaw the file systems may be suspended: keep log lines in memory.
-    this.#log.hold();
-    const receipt = this.#answer(request, 'success', record);
-    this.#end(record, 'success');
-    if (receipt.late) {
-      this.#log.flush();
+    if (this.#engine.frozen) this.#phase = 'frozen';
+    const delivery = this.#answer(request, 'success', record);
+    this.#end(record, delivery.delivered ? 'success' : 'fail');
+    if (!this.#engine.frozen) return;
+    if (!delivery.delivered) {
+      this.#log.error(`the FREEZE success for msgid ${request.msgidText} could not be delivered: the host will not send THAW. Thawing now.`);
+      this.#inBackground('thawing a freeze whose answer was lost', () => this.#thawNow('rollback', undefined));
+    } else if (delivery.late) {
       this.#log.error(
-        `the FREEZE success for msgid ${request.msgidText} went out ${Math.round(receipt.elapsedMs)} ms after the read, past the kernel's ` +
+        `the FREEZE success for msgid ${request.msgidText} went out ${Math.round(delivery.elapsedMs)} ms after the read, past the kernel's ` +
           `${this.#kernelTimeoutMs()} ms limit: the host has failed this backup and may never send THAW. Thawing now.`,
       );
-      this.#inBackground('thawing a freeze answered too late', () => this.#thawFrozen('rollback', undefined));
+      this.#inBackground('thawing a freeze answered too late', () => this.#thawNow('rollback', undefined));
     }
   }
 
+  /** A freeze that failed: answer failure, then roll back in the background whatever may be frozen. */
+  #failFreeze(request: VssRequest, record: TransactionRecord, why: string): void {
+    const frozen = this.#engine.frozen;
+    this.#log.error(`freeze failed (${why}): answering failure and rolling back ${frozen?.hooks.length ?? 0} hook(s)`);
+    this.#answer(request, 'fail', record);
+    this.#end(record, 'fail');
+    if (frozen) this.#inBackground('rolling back a failed freeze', () => this.#thawNow('rollback', undefined));
+  }
+
+  /**
+   * A host THAW is answered within its deadline, whatever the thaw hooks do: those still running
+   * then go on in the background, and the answer is failure (not everything is known to be thawed).
+   */
   async #hostThaw(request: VssRequest): Promise<void> {
-    const frozen = this.#frozen;
-    if (!frozen) {
+    if (!this.#engine.frozen) {
       const record = this.#begin('thaw', request.msgidText, 'host');
       this.#log.info(`THAW with nothing frozen (msgid ${request.msgidText}): answering success`);
       this.#answer(request, 'success', record);
       this.#end(record, 'success');
       return;
     }
-    await this.#thawFrozen('host', this.#deadline(request), request);
+    const deadline = this.#deadline(request);
+    const thawing = this.#startThaw('host', deadline, request.msgidText);
+    if (await this.#settlesWithin(thawing.done, deadline - this.#clock.now())) {
+      const status = (await thawing.done) ? 'success' : 'fail';
+      this.#answer(request, status, thawing.record);
+      this.#end(thawing.record, status);
+      return;
+    }
+    const problem = `thaw hooks still running at the ${this.#settings.requestTimeoutMs} ms deadline; they go on in the background`;
+    thawing.record.problems.push(problem);
+    this.#log.error(`THAW (msgid ${request.msgidText}): ${problem}; answering failure now`);
+    this.#answer(request, 'fail', thawing.record);
+    this.#inBackground('finishing the thaw hooks of a THAW answered at its deadline', async () => {
+      const ok = await thawing.done;
+      this.#end(thawing.record, ok ? 'success' : 'fail');
+    });
   }
 
   #watchdog(msgid: string): void {
     this.#inBackground('thawing on the watchdog', async () => {
-      if (!this.#frozen || this.#frozen.msgid !== msgid) return;
-      this.#log.flush();
-      this.#log.error(
-        `WATCHDOG: frozen since ${this.#frozen.since.toISOString()} and no THAW within ${this.#settings.maxFrozenMs / 1000} s: thawing now`,
-      );
-      await this.#thawFrozen('watchdog', undefined);
+      const frozen = this.#engine.frozen;
+      if (!frozen || frozen.msgid !== msgid) return;
+      // Held with the rest: written once the thaw is done, not before (the log may be on a frozen file system).
+      this.#log.error(`WATCHDOG: frozen since ${frozen.since.toISOString()} and no THAW within ${this.#settings.maxFrozenMs / 1000} s: thawing now`);
+      await this.#thawNow('watchdog', undefined);
     });
   }
 
-  /** Thaws the current freeze; answers `request` (a host THAW) when given. */
-  async #thawFrozen(reason: HookReason, deadline: number | undefined, request?: VssRequest): Promise<boolean> {
-    const frozen = this.#frozen;
-    if (!frozen) return true;
-    frozen.watchdog.cancel();
-    this.#phase = 'thawing';
-    const result = await this.#runThaw(frozen.hooks, reason, request?.msgidText ?? frozen.msgid, deadline, request);
-    this.#frozen = undefined;
-    this.#guard?.release();
-    return result;
+  /** Thaws the current freeze and ends its transaction. */
+  async #thawNow(reason: HookReason, deadline: number | undefined): Promise<boolean> {
+    const thawing = this.#startThaw(reason, deadline, undefined);
+    const ok = await thawing.done;
+    this.#end(thawing.record, ok ? 'success' : 'fail');
+    return ok;
   }
 
-  async #runThaw(hooks: readonly FrozenHook[], reason: HookReason, msgid: string, deadline: number | undefined, request?: VssRequest): Promise<boolean> {
+  #startThaw(reason: HookReason, deadline: number | undefined, msgid: string | undefined): Thawing {
     this.#phase = 'thawing';
-    const record = this.#begin('thaw', msgid, reason);
-    const result = await this.#hooks.thaw(hooks, { reason, msgid, ...(deadline === undefined ? {} : { deadline }) });
-    this.#collect(record, result);
-    const status = result.ok ? 'success' : 'fail';
-    if (request) this.#answer(request, status, record);
-    // The file systems are thawed (the kernel thaws them before telling the app): write again.
-    this.#log.flush();
-    this.#end(record, status);
-    try {
-      // A record exists when hooks were frozen, and always when recovering from one.
-      if (hooks.length > 0 || reason === 'recovery') await this.#journal.clear({ at: this.#clock.wallNow().toISOString(), reason, ok: result.ok });
-    } catch (err) {
-      this.#log.error(`cannot clear the freeze journal ${this.#journal.path}: ${(err as Error).message}; the next start will thaw again (thaw hooks are idempotent)`);
-    }
-    return result.ok;
+    const record = this.#begin('thaw', msgid ?? this.#engine.frozen?.msgid ?? '', reason);
+    const options = { ...(deadline === undefined ? {} : { deadline }), ...(msgid === undefined ? {} : { msgid }) };
+    const done = this.#engine.thaw(reason, options).then((result) => {
+      this.#collect(record, result);
+      this.#releaseIfIdle();
+      return result.ok;
+    });
+    return { record, done };
   }
 
   #begin(op: string, msgid: string, reason: HookReason): TransactionRecord {
@@ -502,14 +539,25 @@ export class VssAgent {
     return this.#device?.kernelTimeoutMs ?? 0;
   }
 
-  #answer(request: VssRequest, status: 'success' | 'fail', record: TransactionRecord): AnswerReceipt {
-    if (!this.#device) throw new Error('VssAgent: answering with no device');
-    const receipt = this.#device.answer(request, status);
-    record.answer = { status, elapsedMs: Math.round(receipt.elapsedMs), late: receipt.late };
+  /** Writes the answer. A device that fails (closed on stop, gone) is logged, never thrown: the caller decides what to thaw. */
+  #answer(request: VssRequest, status: 'success' | 'fail', record: TransactionRecord): Delivery {
+    let receipt: AnswerReceipt;
+    try {
+      if (!this.#device) throw new Error('no device');
+      receipt = this.#device.answer(request, status);
+    } catch (err) {
+      const elapsedMs = Math.round(this.#clock.now() - request.readAt);
+      const problem = `the ${status} answer could not be written: ${(err as Error).message}`;
+      record.answer = { status, elapsedMs, late: false, delivered: false };
+      record.problems.push(problem);
+      this.#log.error(`${opName(request.opt).toUpperCase()} (msgid ${request.msgidText}): ${problem}`);
+      return { status, elapsedMs, late: false, delivered: false };
+    }
+    record.answer = { status, elapsedMs: Math.round(receipt.elapsedMs), late: receipt.late, delivered: true };
     if (receipt.late) this.#lateAnswers += 1;
     const line = `answered ${status} to ${opName(request.opt)} (msgid ${request.msgidText}) ${Math.round(receipt.elapsedMs)} ms after reading it`;
     if (receipt.late) this.#log.error(`${line}: LATE, past the kernel's ${this.#kernelTimeoutMs()} ms limit, so the kernel ignored it`);
     else this.#log.info(line);
-    return receipt;
+    return { ...receipt, delivered: true };
   }
 }

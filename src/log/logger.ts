@@ -34,10 +34,26 @@ export function syslogSink(facility: 'daemon' | 'user', ident = 'hvvss'): LogSin
   return { write: (level, message) => syslog(PRIORITY[level], message) };
 }
 
-export class AgentLogger implements Logger {
+/**
+ * Held lines are bounded: a hook that prints without end while frozen must not grow the daemon
+ * until V8 kills it (which would leave everything frozen until a restart). The first lines say
+ * how the freeze went, the last ones how it ended; the middle is counted, not kept.
+ */
+export const HELD_LIMITS = { head: 200, tail: 800, lineChars: 2_000 } as const;
+
+type HeldLine = readonly [LogLevel, string, Date];
+
+/** A logger that can keep its lines in memory while file systems may be frozen. */
+export interface HoldingLogger extends Logger {
+  hold(): void;
+  flush(): void;
+}
+
+export class AgentLogger implements HoldingLogger {
   readonly #sink: LogSink;
   readonly #debug: boolean;
-  #held: Array<[LogLevel, string, Date]> | undefined;
+  /** `tail` is a ring of HELD_LIMITS.tail lines; `next` is where the next line goes. */
+  #held: { head: HeldLine[]; tail: HeldLine[]; next: number; dropped: number; since: Date } | undefined;
 
   constructor(sink: LogSink, options: { debug?: boolean } = {}) {
     this.#sink = sink;
@@ -46,20 +62,41 @@ export class AgentLogger implements Logger {
 
   log(level: LogLevel, message: string): void {
     if (level === 'debug' && !this.#debug) return;
-    if (this.#held) this.#held.push([level, message, new Date()]);
-    else this.#sink.write(level, message, new Date());
+    const held = this.#held;
+    if (!held) return this.#sink.write(level, message, new Date());
+    const text = message.length > HELD_LIMITS.lineChars ? `${message.slice(0, HELD_LIMITS.lineChars)}... (${message.length} chars)` : message;
+    const line: HeldLine = [level, text, new Date()];
+    if (held.head.length < HELD_LIMITS.head) return void held.head.push(line);
+    if (held.tail.length === HELD_LIMITS.tail) held.dropped += 1;
+    held.tail[held.next] = line;
+    held.next = (held.next + 1) % HELD_LIMITS.tail;
+  }
+
+  /** True while lines are kept in memory. */
+  get holding(): boolean {
+    return this.#held !== undefined;
   }
 
   /** From now on keep lines in memory (nothing reaches the sink) until flush(). */
   hold(): void {
-    this.#held ??= [];
+    this.#held ??= { head: [], tail: [], next: 0, dropped: 0, since: new Date() };
   }
 
   /** Writes the held lines, in order, with their original times, and stops holding. */
   flush(): void {
     const held = this.#held;
     this.#held = undefined;
-    for (const [level, message, at] of held ?? []) this.#sink.write(level, message, at);
+    if (!held) return;
+    for (const [level, message, at] of held.head) this.#sink.write(level, message, at);
+    const tail = held.tail.length < HELD_LIMITS.tail ? held.tail : [...held.tail.slice(held.next), ...held.tail.slice(0, held.next)];
+    if (held.dropped > 0) {
+      this.#sink.write(
+        'warning',
+        `${held.dropped} log line(s) dropped while frozen (only the first ${HELD_LIMITS.head} and last ${HELD_LIMITS.tail} lines held since ${held.since.toISOString()} are kept)`,
+        tail[0]?.[2] ?? new Date(),
+      );
+    }
+    for (const [level, message, at] of tail) this.#sink.write(level, message, at);
   }
 
   error(message: string): void {

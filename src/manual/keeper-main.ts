@@ -24,16 +24,17 @@ const channel: KeeperChannel = {
   },
 };
 
-process.on('uncaughtException', (err) => {
-  // Its residents let go as it dies, its lock is freed, the journal still names it: "hvvss thaw"
-  // or the daemon thaws from the journal.
+// Before runKeeper takes over (it installs its own handler, which thaws first).
+const crashBeforeStart = (err: Error): void => {
   log.error(`hvvss freeze keeper (pid ${process.pid}) crashed: ${err.stack ?? err.message}`);
   const exit = () => process.exit(70);
   channel.send({ type: 'done', ok: false, steps: [], problem: `the freeze keeper crashed: ${err.message}; run "hvvss thaw" to thaw whatever it had frozen` }).then(exit, exit);
-});
+};
+process.once('uncaughtException', crashBeforeStart);
 
 process.once('message', (message: ToKeeper) => {
   if (message.type !== 'start') return;
+  process.off('uncaughtException', crashBeforeStart);
   runKeeper(message.settings, channel, log).then(
     () => process.exit(0),
     (err: unknown) => {

@@ -27,7 +27,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { HookReason } from '../hooks/index.ts';
 import type { LockHolder } from '../daemon/hooks-lock.ts';
 import { keeperSocketIn } from '../daemon/paths.ts';
-import type { Logger } from '../log/logger.ts';
+import type { HoldingLogger } from '../log/logger.ts';
 import { plural, type FrozenInfo, type RunEvent, type StepReport } from './report.ts';
 import { ManualSession, type ManualSettings } from './session.ts';
 
@@ -98,7 +98,7 @@ async function listen(path: string, onConnection: (socket: Socket) => void): Pro
 }
 
 /** Runs the keeper until its freeze failed or has been thawed. */
-export async function runKeeper(settings: ManualSettings, channel: KeeperChannel, log: Logger): Promise<void> {
+export async function runKeeper(settings: ManualSettings, channel: KeeperChannel, log: HoldingLogger): Promise<void> {
   const thawClients = new Set<Socket>();
   let cliAttached = true;
   const emit = (event: RunEvent): void => {
@@ -107,63 +107,32 @@ export async function runKeeper(settings: ManualSettings, channel: KeeperChannel
   };
   const session = new ManualSession(settings, { emit, log });
   const socketPath = keeperSocketIn(settings.stateDir);
-
-  const claimed = session.claim({ op: 'freeze' });
-  if (!claimed.ok) {
-    const { message, busy, holder } = claimed;
-    await channel.send({ type: 'done', ok: false, steps: [], refused: holder ? { message, busy, holder } : { message, busy } }).catch(() => {});
-    channel.disconnect();
-    return;
-  }
-
-  const abort = new AbortController();
-  channel.onMessage((message) => {
-    if (message.type === 'abort') abort.abort(message.why);
-  });
-  channel.onDisconnect(() => {
-    cliAttached = false;
-    abort.abort('the hvvss freeze command went away before the freeze was reported');
-  });
-  const abortOnSignal = (signal: NodeJS.Signals) => abort.abort(signal);
-  for (const signal of SIGNALS) process.on(signal, abortOnSignal);
-
-  let outcome;
-  try {
-    outcome = await session.freeze(abort.signal);
-  } finally {
-    for (const signal of SIGNALS) process.off(signal, abortOnSignal);
-  }
   const finish = async (message: FromKeeper & { type: 'done' }) => {
     if (cliAttached) await channel.send(message).catch(() => {});
     cliAttached = false;
     channel.disconnect();
   };
-  if (!outcome.frozen) {
-    session.lock.release();
-    const { problem } = outcome;
-    await finish({ type: 'done', ok: false, steps: outcome.steps, ...(problem === undefined ? {} : { problem }) });
+
+  const claimed = session.claim({ op: 'freeze' });
+  if (!claimed.ok) {
+    const { message, busy, holder } = claimed;
+    await finish({ type: 'done', ok: false, steps: [], refused: holder ? { message, busy, holder } : { message, busy } });
     return;
   }
-  const frozen = outcome.frozen;
-  const steps = [...outcome.steps];
 
-  let phase: KeeperStatus['phase'] = 'frozen';
+  let phase: KeeperStatus['phase'] | 'freezing' = 'freezing';
   let thawing: Promise<KeeperThawResult> | undefined;
-  let server: Server | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const autoThawAt = new Date(frozen.since.getTime() + settings.maxFrozenMs);
-
   let thawed!: (result: KeeperThawResult) => void;
   const done = new Promise<KeeperThawResult>((resolve) => (thawed = resolve));
   const thawOnce = (reason: HookReason, by: string, timeoutMs?: number): Promise<KeeperThawResult> => {
     if (thawing) return thawing;
     thawing = (async () => {
-      clearTimeout(timer);
       phase = 'thawing';
-      const line = `manual freeze of ${plural(frozen.hooks.length, 'hook')} (since ${frozen.since.toISOString()}): thawing (${reason}, by ${by})`;
+      const frozen = session.engine.frozen;
+      const line = `manual freeze of ${plural(frozen?.hooks.length ?? 0, 'hook')} (since ${frozen?.since.toISOString() ?? '-'}): thawing (${reason}, by ${by})`;
       if (reason === 'manual') log.info(line);
       else log.warn(line);
-      const step = await session.thaw(frozen.hooks, reason, timeoutMs);
+      const step = await session.thaw(reason, timeoutMs);
       log.info(`manual freeze thawed: ${step.ok ? 'success' : 'FAILED'}`);
       return { ok: step.ok, reason, by, step };
     })();
@@ -171,18 +140,32 @@ export async function runKeeper(settings: ManualSettings, channel: KeeperChannel
     return thawing;
   };
 
-  const status = (): KeeperStatus => ({
-    pid: process.pid,
-    phase,
-    since: frozen.since.toISOString(),
-    autoThawAt: autoThawAt.toISOString(),
-    hooksDir: session.engine.dir,
-    hooks: frozen.hooks.map((f) =>
-      f.resident
-        ? { name: f.hook.name, resident: true, pid: f.resident.pid, alive: f.resident.alive, brokenFreeze: f.resident.brokenFreeze !== undefined }
-        : { name: f.hook.name, resident: false },
-    ),
+  // A bug of ours must not leave anything frozen: thaw, then exit non-zero.
+  process.on('uncaughtException', (err) => {
+    log.error(`hvvss freeze keeper (pid ${process.pid}) crashed: ${err.stack ?? err.message}; thawing first`);
+    const exit = () => process.exit(70);
+    const problem = `the freeze keeper crashed: ${err.message}; what it had frozen was thawed (see syslog)`;
+    void thawOnce('shutdown', 'a crash of the keeper').then(
+      () => finish({ type: 'done', ok: false, steps: [], problem }).then(exit, exit),
+      exit,
+    );
   });
+
+  const status = (): KeeperStatus => {
+    const frozen = session.engine.frozen;
+    return {
+      pid: process.pid,
+      phase: phase === 'freezing' ? 'frozen' : phase,
+      since: frozen?.since.toISOString() ?? new Date().toISOString(),
+      autoThawAt: (frozen?.watchdogAt ?? new Date(Date.now() + settings.maxFrozenMs)).toISOString(),
+      hooksDir: session.hooks.dir,
+      hooks: (frozen?.hooks ?? []).map((f) =>
+        f.resident
+          ? { name: f.hook.name, resident: true, pid: f.resident.pid, alive: f.resident.alive, brokenFreeze: f.resident.brokenFreeze !== undefined }
+          : { name: f.hook.name, resident: false },
+      ),
+    };
+  };
 
   const onConnection = (socket: Socket): void => {
     socket.setEncoding('utf8');
@@ -203,7 +186,9 @@ export async function runKeeper(settings: ManualSettings, channel: KeeperChannel
         return;
       }
       input = '';
-      if (request.cmd === 'status') {
+      if (phase === 'freezing') {
+        socket.end(JSON.stringify({ error: 'the freeze is still under way; try again once it is reported' }) + '\n');
+      } else if (request.cmd === 'status') {
         socket.end(JSON.stringify({ status: status() }) + '\n');
       } else if (request.cmd === 'thaw') {
         thawClients.add(socket);
@@ -214,28 +199,63 @@ export async function runKeeper(settings: ManualSettings, channel: KeeperChannel
     });
   };
 
+  // The socket exists before anything is frozen: creating it is a write to the state directory.
+  let server: Server;
+  try {
+    server = await listen(socketPath, onConnection);
+  } catch (err) {
+    session.lock.release();
+    await finish({ type: 'done', ok: false, steps: [], problem: `cannot listen on ${socketPath} (${(err as Error).message}), so "hvvss thaw" could not reach a freeze: nothing was frozen` });
+    return;
+  }
+  const closeServer = () => {
+    server.close();
+    rmSync(socketPath, { force: true });
+  };
+
+  const abort = new AbortController();
+  channel.onMessage((message) => {
+    if (message.type === 'abort') abort.abort(message.why);
+  });
+  channel.onDisconnect(() => {
+    cliAttached = false;
+    abort.abort('the hvvss freeze command went away before the freeze was reported');
+  });
+  const abortOnSignal = (signal: NodeJS.Signals) => abort.abort(signal);
+  for (const signal of SIGNALS) process.on(signal, abortOnSignal);
+
+  let outcome;
+  try {
+    outcome = await session.freeze(abort.signal, { keeper: socketPath }, {
+      ms: settings.maxFrozenMs,
+      onWatchdog: () => void thawOnce('watchdog', `--max-frozen ${settings.maxFrozenMs / 1000} s`),
+    });
+  } finally {
+    for (const signal of SIGNALS) process.off(signal, abortOnSignal);
+  }
+  if (!outcome.frozen) {
+    closeServer();
+    session.lock.release();
+    const { problem } = outcome;
+    await finish({ type: 'done', ok: false, steps: outcome.steps, ...(problem === undefined ? {} : { problem }) });
+    return;
+  }
+  const frozen = outcome.frozen;
+  const steps = [...outcome.steps];
+  phase = 'frozen';
+
   // The command line went away or was interrupted right as the freeze succeeded: nobody knows
   // it is frozen, so do not stay frozen.
   if (abort.signal.aborted) {
-    const rollback = await session.thaw(frozen.hooks, 'rollback');
+    const rollback = await session.thaw('rollback');
+    closeServer();
     session.lock.release();
     await finish({ type: 'done', ok: false, steps: [...steps, rollback], problem: `interrupted (${String(abort.signal.reason)}): rolled back` });
     return;
   }
-  try {
-    server = await listen(socketPath, onConnection);
-  } catch (err) {
-    const problem = `cannot listen on ${socketPath} (${(err as Error).message}), so "hvvss thaw" could not reach this freeze: rolled back`;
-    emit({ type: 'note', level: 'error', text: problem });
-    const rollback = await session.thaw(frozen.hooks, 'rollback');
-    session.lock.release();
-    await finish({ type: 'done', ok: false, steps: [...steps, rollback], problem });
-    return;
-  }
-  session.lock.describe({ op: 'frozen', keeper: socketPath, thawsBy: autoThawAt.toISOString(), since: frozen.since.toISOString() });
-  timer = setTimeout(() => void thawOnce('watchdog', `--max-frozen ${settings.maxFrozenMs / 1000} s`), settings.maxFrozenMs);
   const thawOnSignal = (signal: NodeJS.Signals) => void thawOnce('shutdown', signal);
   for (const signal of SIGNALS) process.on(signal, thawOnSignal);
+  const autoThawAt = session.engine.frozen?.watchdogAt ?? new Date(frozen.since.getTime() + settings.maxFrozenMs);
   log.info(`manual freeze of ${plural(frozen.hooks.length, 'hook')} held by pid ${process.pid}; automatic thaw at ${autoThawAt.toISOString()}`);
   await finish({
     type: 'done',
@@ -243,11 +263,14 @@ export async function runKeeper(settings: ManualSettings, channel: KeeperChannel
     steps,
     frozen: { pid: process.pid, since: frozen.since.toISOString(), autoThawAt: autoThawAt.toISOString(), hooks: frozen.hooks.map((f) => f.hook.name) },
   });
+  if (!session.engine.frozen) {
+    // Nothing was frozen (no hooks): nothing to hold.
+    void thawOnce('manual', 'nothing to hold');
+  }
 
   const result = await done;
   // From here nobody can ask again: the journal says thawed before the socket goes away.
-  server.close();
-  rmSync(socketPath, { force: true });
+  closeServer();
   session.lock.release();
   await Promise.all(
     [...thawClients].map(

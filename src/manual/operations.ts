@@ -63,7 +63,7 @@ export async function runCheck(context: OperationContext): Promise<ManualReport>
     const exitCode = step.ok ? EXIT.ok : (interruptedStatus(interrupt) ?? EXIT.failed);
     const summary = step.ok
       ? step.hooks.length === 0
-        ? `check: no hooks to run in ${session.engine.dir}`
+        ? `check: no hooks to run in ${session.hooks.dir}`
         : `check: ${plural(step.hooks.length, 'hook')} ok`
       : `check failed: ${failures(step)}`;
     return { command: 'check', ok: step.ok, exitCode, summary, hooksDir: settings.hooksDir, steps: [step] };
@@ -113,7 +113,7 @@ export async function runFreezeCommand(context: OperationContext, options: Freez
   const claim = session.claim({ op: 'freeze', command: commandText });
   if (!claim.ok) return refusedReport('freeze', claim, hooksDir);
   try {
-    const outcome = await session.freeze(interrupt);
+    const outcome = await session.freeze(interrupt, { command: commandText });
     if (!outcome.frozen) {
       const freeze = outcome.steps[0];
       const why = outcome.problem ?? (freeze ? failures(freeze) : 'failed');
@@ -128,7 +128,6 @@ export async function runFreezeCommand(context: OperationContext, options: Freez
     }
     const { hooks, since } = outcome.frozen;
     const autoThawAt = new Date(since.getTime() + settings.maxFrozenMs);
-    session.lock.describe({ op: 'frozen', command: commandText, thawsBy: autoThawAt.toISOString(), since: since.toISOString() });
     await options.settled();
     emit({ type: 'note', level: 'info', text: `frozen ${plural(hooks.length, 'hook')}; running ${commandText} (thawed after it, or at ${autoThawAt.toISOString()} at the latest)` });
     await options.settled();
@@ -140,7 +139,7 @@ export async function runFreezeCommand(context: OperationContext, options: Freez
       note: (text) => emit({ type: 'note', level: 'warn', text }),
     });
     const reason = run.overdue ? 'watchdog' : 'manual';
-    const thaw = await session.thaw(hooks, reason, settings.timeoutMs);
+    const thaw = await session.thaw(reason, settings.timeoutMs);
     const steps = [...outcome.steps, thaw];
     let status = run.exitCode ?? signalStatus(run.signal ?? undefined);
     if (run.exitCode === 0 && run.stopped) status = interruptedStatus(interrupt) ?? EXIT.failed;
@@ -191,7 +190,7 @@ export async function runThaw(context: OperationContext): Promise<ManualReport> 
             `the freeze journal records ${plural(record.hooks.length, 'hook')} frozen since ${record.since} by ${record.holder.kind} pid ${record.holder.pid}, ` +
             'which is gone: thawing them from the journal',
         });
-        const step = await session.thaw(record.hooks.map((hook) => ({ hook })), 'recovery', settings.timeoutMs);
+        const step = await session.recover(record, settings.timeoutMs);
         return thawReport(step, `frozen since ${record.since}, holder pid ${record.holder.pid} gone`, hooksDir);
       } finally {
         session.lock.release();
@@ -246,7 +245,7 @@ export async function dryRun(command: ManualCommand, settings: ManualSettings): 
       entries,
     };
   }
-  const scan = await session.engine.scan();
+  const scan = await session.hooks.scan();
   let order = 0;
   const entries: DryRunEntry[] = scan.entries.map((e) =>
     e.verdict === 'runnable' ? { name: e.name, verdict: e.verdict, order: ++order } : { name: e.name, verdict: e.verdict, why: e.why ?? '' },

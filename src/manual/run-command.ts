@@ -1,15 +1,17 @@
 // The COMMAND of "hvvss freeze -- COMMAND", run while the hooks are frozen. Whatever happens the
 // caller thaws afterwards, so this only has to make sure the command ends in bounded time:
-//  - a signal to hvvss (Ctrl-C, SIGTERM, SIGHUP) is passed on to the command. The command is in
-//    our process group, so a Ctrl-C typed at the terminal reaches it directly as well; programs
-//    treat a second SIGINT as the first;
+//  - a signal to hvvss (Ctrl-C, SIGTERM, SIGHUP) is passed on to the command's process group
+//    (the command is in a group of its own, so the terminal's Ctrl-C reaches only hvvss);
 //  - past --max-frozen (counted from the freeze) it gets SIGTERM, as a forgotten freeze would
 //    be thawed: a snapshot finished after that would not be consistent anyway;
 //  - --kill-grace after either, SIGKILL; if even that is not reported, we stop waiting and
-//    thaw (a process stuck in the kernel must not keep the applications frozen).
+//    thaw (a process stuck in the kernel must not keep the applications frozen);
+//  - the command runs in a process group of its own, and whatever is left of that group when
+//    it ends (background children) is stopped too, before the thaw.
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { CommandRun } from './report.ts';
+import { signalGroup, stopProcessGroup } from '../util/process-group.ts';
 
 /** The command line as a person would type it (for messages and the lock's holder text). */
 export function shellQuote(argv: readonly string[]): string {
@@ -36,7 +38,8 @@ export function runWhileFrozen(argv: readonly string[], options: RunWhileFrozenO
   if (options.interrupt.aborted) {
     return Promise.resolve({ argv, exitCode: null, signal: null, durationMs: 0, stopped: `${String(options.interrupt.reason)} before it started`, overdue: false });
   }
-  const child = spawn(file, args, { stdio: ['inherit', options.stdout === 'stderr' ? process.stderr : 'inherit', 'inherit'] });
+  // detached: its own process group (and session), so that the whole group can be stopped at the thaw.
+  const child = spawn(file, args, { detached: true, stdio: ['inherit', options.stdout === 'stderr' ? process.stderr : 'inherit', 'inherit'] });
   return new Promise((resolve) => {
     let stopped: string | undefined;
     let overdue = false;
@@ -47,17 +50,22 @@ export function runWhileFrozen(argv: readonly string[], options: RunWhileFrozenO
       done = true;
       for (const timer of timers) clearTimeout(timer);
       options.interrupt.removeEventListener('abort', onInterrupt);
-      resolve({ argv, durationMs: elapsed(), ...run, ...(stopped === undefined || run.stopped !== undefined ? {} : { stopped }), overdue });
+      const result = { argv, durationMs: elapsed(), ...run, ...(stopped === undefined || run.stopped !== undefined ? {} : { stopped }), overdue };
+      if (child.pid === undefined) return resolve(result);
+      void stopProcessGroup(child.pid, options.killGraceMs).then((how) => {
+        if (how !== 'none') options.note(`processes ${file} left in its process group ${child.pid} were ${how === 'killed' ? 'killed (SIGKILL)' : 'stopped (SIGTERM)'} before the thaw`);
+        resolve(result);
+      });
     };
     const stop = (why: string, signal: NodeJS.Signals) => {
       if (stopped !== undefined) return;
       stopped = why;
-      options.note(`${why}: sending ${signal} to ${file} (pid ${child.pid}), then thawing`);
-      child.kill(signal);
+      options.note(`${why}: sending ${signal} to ${file} (pid ${child.pid}) and its process group, then thawing`);
+      signalGroup(child.pid, signal);
       timers.push(
         setTimeout(() => {
-          options.note(`${file} (pid ${child.pid}) still running ${options.killGraceMs} ms after ${signal}: sending SIGKILL`);
-          child.kill('SIGKILL');
+          options.note(`${file} (pid ${child.pid}) still running ${options.killGraceMs} ms after ${signal}: sending SIGKILL to its process group`);
+          signalGroup(child.pid, 'SIGKILL');
           timers.push(
             setTimeout(() => {
               options.note(`${file} (pid ${child.pid}) does not exit even after SIGKILL: thawing without waiting for it`);

@@ -4,12 +4,13 @@
 //
 // A ManualSession runs in whichever process holds the freeze: the command-line process for
 // check, thaw and freeze -- CMD, the keeper for a plain freeze (see keeper.ts).
-import { FreezeJournal } from '../daemon/freeze-journal.ts';
+import { FreezeJournal, type FrozenRecord } from '../daemon/freeze-journal.ts';
 import { createHookEngine, type HookEngine, type HookObserver } from '../daemon/hook-engine.ts';
+import { FreezeEngine } from '../engine/freeze-engine.ts';
 import { adviceFor, describeHolder, HooksLock, type LockHolder } from '../daemon/hooks-lock.ts';
 import { hooksLockIn, journalIn } from '../daemon/paths.ts';
 import { hookBudget, scanProblems, type FrozenHook, type HookOp, type HookReason, type HookRef, type SequenceResult } from '../hooks/index.ts';
-import type { Logger } from '../log/logger.ts';
+import type { HoldingLogger } from '../log/logger.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { plural, type EmitFn, type StepReport } from './report.ts';
 
@@ -39,7 +40,9 @@ export interface FreezeOutcome {
   readonly problem?: string;
 }
 
-export const silentLogger: Logger = {
+export const silentLogger: HoldingLogger = {
+  hold() {},
+  flush() {},
   log() {},
   error() {},
   warn() {},
@@ -48,28 +51,35 @@ export const silentLogger: Logger = {
   debug() {},
 };
 
+/** What the lock file says while a manual freeze holds the hooks (written before the freeze: nothing is written while frozen). */
+export type FrozenHolderText = Omit<LockHolder, 'pid' | 'kind' | 'since' | 'op' | 'thawsBy'>;
+
 export class ManualSession {
   readonly settings: ManualSettings;
   readonly lock: HooksLock;
   readonly journal: FreezeJournal;
-  readonly engine: HookEngine;
+  readonly hooks: HookEngine;
+  /** The same freeze engine as the daemon's: write-ahead journal, held logs, watchdog, recovery. */
+  readonly engine: FreezeEngine;
   readonly #emit: EmitFn;
   readonly #clock: Clock;
 
-  constructor(settings: ManualSettings, deps: { emit: EmitFn; log?: Logger; clock?: Clock }) {
+  constructor(settings: ManualSettings, deps: { emit: EmitFn; log?: HoldingLogger; clock?: Clock }) {
     this.settings = settings;
     this.#emit = deps.emit;
     this.#clock = deps.clock ?? systemClock;
+    const log = deps.log ?? silentLogger;
     this.lock = new HooksLock(hooksLockIn(settings.stateDir), 'manual');
     this.journal = new FreezeJournal(journalIn(settings.stateDir));
-    this.engine = createHookEngine({
+    this.hooks = createHookEngine({
       dir: settings.hooksDir,
       trustedUids: trustedUids(),
       hookTimeoutMs: settings.hookTimeoutMs,
       killGraceMs: settings.killGraceMs,
       clock: this.#clock,
-      log: deps.log ?? silentLogger,
+      log,
     });
+    this.engine = new FreezeEngine({ hooks: this.hooks, journal: this.journal, clock: this.#clock, log, holder: { kind: 'manual', pid: process.pid } });
   }
 
   /** Takes the hooks lock; when someone else has them, says who and what to do. */
@@ -90,21 +100,22 @@ export class ManualSession {
 
   async check(signal?: AbortSignal): Promise<StepReport> {
     const deadline = this.#clock.now() + this.settings.timeoutMs;
-    const scan = await this.engine.scan();
+    const scan = await this.hooks.scan();
     this.#startSequence('check', scanProblems(scan).length > 0 ? [] : scan.runnable);
-    const result = await this.engine.check(scan, { reason: 'manual', deadline, observer: this.#observer(deadline), ...(signal ? { signal } : {}) });
+    const result = await this.hooks.check(scan, { reason: 'manual', deadline, observer: this.#observer(deadline), ...(signal ? { signal } : {}) });
     return this.#endSequence('check', 'manual', result);
   }
 
   /**
    * Freezes every runnable hook in name order; on a failure rolls back what was started (in
-   * reverse). On success the freeze is recorded in the journal with this process as the
-   * holder. The lock must be held. Aborting `signal` stops the freeze and rolls back.
+   * reverse). The lock must be held; `holder` is what the lock file says while frozen. With
+   * `watchdog`, `onWatchdog` is called that long after the freeze began unless thawed before.
+   * Aborting `signal` stops the freeze and rolls back.
    */
-  async freeze(signal?: AbortSignal): Promise<FreezeOutcome> {
+  async freeze(signal: AbortSignal | undefined, holder: FrozenHolderText, watchdog?: { readonly ms: number; readonly onWatchdog: () => void }): Promise<FreezeOutcome> {
     let record;
     try {
-      record = await this.journal.read();
+      record = this.journal.read();
     } catch (err) {
       return { ok: false, steps: [], problem: (err as Error).message };
     }
@@ -119,13 +130,16 @@ export class ManualSession {
       };
     }
     const deadline = this.#clock.now() + this.settings.timeoutMs;
-    const scan = await this.engine.scan();
+    const thawsBy = new Date(this.#clock.wallNow().getTime() + (watchdog?.ms ?? this.settings.maxFrozenMs));
+    this.lock.describe({ ...holder, op: 'frozen', thawsBy: thawsBy.toISOString() });
+    const scan = await this.hooks.scan();
     this.#startSequence('freeze', scanProblems(scan).length > 0 ? [] : scan.runnable);
-    const result = await this.engine.freeze(scan, {
+    const attempt = await this.engine.freeze({
       reason: 'manual',
       deadline,
       observer: this.#observer(deadline),
       ...(signal ? { signal } : {}),
+      ...(watchdog ? { watchdogMs: watchdog.ms, onWatchdog: watchdog.onWatchdog } : {}),
       onBrokenFreeze: (event) =>
         this.#emit({
           type: 'note',
@@ -133,47 +147,36 @@ export class ManualSession {
           text: `resident freeze process of ${event.hook} (pid ${event.pid}) ended while frozen (${event.signal ?? `exit ${event.exitCode}`}): broken freeze; its thaw will report failure`,
         }),
     });
-    const step = this.#endSequence('freeze', 'manual', result);
-    if (!result.ok) {
-      const rollback = await this.thaw(result.frozen, 'rollback');
+    const step = this.#endSequence('freeze', 'manual', attempt.result);
+    const frozen = this.engine.frozen;
+    if (!attempt.ok) {
+      if (!frozen) return { ok: false, steps: [step] };
+      const rollback = await this.thaw('rollback');
       return { ok: false, steps: [step, rollback] };
     }
-    const since = this.#clock.wallNow();
-    try {
-      await this.journal.recordFrozen({
-        since: since.toISOString(),
-        reason: 'manual',
-        msgid: '',
-        holder: { pid: process.pid, kind: 'manual' },
-        hooksDir: scan.dir,
-        hooks: result.frozen.map((f) => f.hook),
-      });
-    } catch (err) {
-      const problem = `cannot record the freeze in ${this.journal.path} (${(err as Error).message}), so it could not be thawed after a crash: rolled back`;
-      this.#emit({ type: 'note', level: 'error', text: problem });
-      const rollback = await this.thaw(result.frozen, 'rollback');
-      return { ok: false, steps: [{ ...step, ok: false, problems: [...step.problems, problem] }, rollback] };
-    }
-    return { ok: true, steps: [step], frozen: { hooks: result.frozen, since } };
+    return { ok: true, steps: [step], frozen: { hooks: [...(frozen?.hooks ?? [])], since: frozen?.since ?? this.#clock.wallNow() } };
   }
 
   /**
-   * Thaws `frozen` in reverse order (every hook, even after a failure), then records in the
-   * journal that nothing is frozen. With `timeoutMs`, the sequence has that limit like a host
-   * THAW; without, each hook gets --hook-timeout (as the daemon's own thaws). A thaw is never
-   * skipped for lack of time either way.
+   * Thaws what the engine holds frozen, in reverse order (every hook, even after a failure),
+   * then records in the journal that nothing is frozen. With `timeoutMs`, the sequence has that
+   * limit like a host THAW; without, each hook gets --hook-timeout (as the daemon's own thaws).
+   * A thaw is never skipped for lack of time either way.
    */
-  async thaw(frozen: readonly FrozenHook[], reason: HookReason, timeoutMs?: number): Promise<StepReport> {
+  async thaw(reason: HookReason, timeoutMs?: number): Promise<StepReport> {
     const deadline = timeoutMs === undefined ? undefined : this.#clock.now() + timeoutMs;
-    this.#emit({ type: 'sequence', op: 'thaw', reason, hooks: [...frozen].reverse().map((f) => f.hook.name), ...(timeoutMs === undefined ? {} : { timeoutMs }) });
-    const result = await this.engine.thaw(frozen, { reason, observer: this.#observer(deadline), ...(deadline === undefined ? {} : { deadline }) });
-    let problem: string | undefined;
-    try {
-      await this.journal.clear({ at: this.#clock.wallNow().toISOString(), reason, ok: result.ok });
-    } catch (err) {
-      problem = `cannot clear the freeze journal ${this.journal.path} (${(err as Error).message}): the hooks are thawed, but the record stays; fix the directory and run "hvvss thaw" again (thaw hooks are idempotent)`;
-    }
-    return this.#endSequence('thaw', reason, problem === undefined ? result : { ...result, ok: false, problems: [...result.problems, problem] });
+    const hooks = this.engine.frozen?.hooks ?? [];
+    this.#emit({ type: 'sequence', op: 'thaw', reason, hooks: [...hooks].reverse().map((f) => f.hook.name), ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    const result = await this.engine.thaw(reason, { observer: this.#observer(deadline), ...(deadline === undefined ? {} : { deadline }) });
+    return this.#endSequence('thaw', reason, result);
+  }
+
+  /** Thaws a freeze the journal records and whose holder is gone (names resolved in the hooks directory). */
+  async recover(record: FrozenRecord, timeoutMs: number): Promise<StepReport> {
+    const deadline = this.#clock.now() + timeoutMs;
+    this.#emit({ type: 'sequence', op: 'thaw', reason: 'recovery', hooks: [...record.hooks].reverse().map((h) => h.name), timeoutMs });
+    const result = await this.engine.recover(record, { observer: this.#observer(deadline), deadline });
+    return this.#endSequence('thaw', 'recovery', result);
   }
 
   #startSequence(op: 'check' | 'freeze', hooks: readonly HookRef[]): void {

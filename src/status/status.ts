@@ -188,7 +188,7 @@ export async function gatherStatus(input: StatusInput): Promise<StatusReport> {
   const journal = new FreezeJournal(journalIn(input.stateDir));
   const [daemon, journalRead, lockHolder] = await Promise.all([
     daemonState(input.socket, input.pidfile),
-    journal.read().then(
+    Promise.resolve().then(() => journal.read()).then(
       (record) => ({ record }),
       (err: Error) => ({ error: err.message }),
     ),

@@ -1,5 +1,6 @@
-// VssAgent's decisions with a fake device, a fake hooks engine and a fake clock: the paths that
-// are hard to provoke end to end (a success that leaves too late, a stalled journal write).
+// VssAgent's decisions with a fake device, a fake hooks engine and a fake clock, over the real
+// FreezeEngine and journal: the paths that are hard to provoke end to end (a success that leaves
+// too late, an answer that cannot be written, a stop in the middle of a freeze).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VssAgent } from '../../src/daemon/vss-agent.ts';
 import { FreezeJournal } from '../../src/daemon/freeze-journal.ts';
+import { FreezeEngine } from '../../src/engine/freeze-engine.ts';
 import type { HookEngine, RunContext } from '../../src/daemon/hook-engine.ts';
 import { AgentLogger, type LogLevel } from '../../src/log/logger.ts';
 import type { AnswerReceipt, RequestChannel, VssRequest } from '../../src/native/vss-device.ts';
@@ -20,6 +22,8 @@ class FakeDevice implements RequestChannel {
   readonly path = '/dev/fake_appvss';
   readonly kernelTimeoutMs = KERNEL_TIMEOUT_MS;
   readonly answers: Array<{ opt: number; msgid: bigint; status: string; late: boolean }> = [];
+  /** How long writing an answer takes (a stalled system), in fake time. */
+  answerStallMs = 0;
   readonly #clock: FakeClock;
   readonly #queue: number[];
   #msgid = 1_795_000_000_000_000_000n;
@@ -37,6 +41,7 @@ class FakeDevice implements RequestChannel {
   }
 
   answer(request: VssRequest, status: 'success' | 'fail'): AnswerReceipt {
+    this.#clock.advance(this.answerStallMs);
     const elapsedMs = this.#clock.now() - request.readAt;
     const late = elapsedMs >= this.kernelTimeoutMs;
     this.answers.push({ opt: request.opt, msgid: request.msgid, status, late });
@@ -49,7 +54,11 @@ class FakeHooks implements HookEngine {
   readonly dir = '/fake/hooks.d';
   readonly calls: string[] = [];
   costMs = 10;
+  /** Per op, when set: the cost of each hook of that op instead of costMs. */
+  readonly opCostMs: Partial<Record<'check' | 'freeze' | 'thaw', number>> = {};
   failFreeze = false;
+  /** Called before each freeze hook runs (e.g. to look at the journal, or stop the agent). */
+  beforeFreezeHook: (name: string) => void = () => {};
   readonly #clock: FakeClock;
   readonly #names = ['10-db', '20-app'];
 
@@ -65,8 +74,9 @@ class FakeHooks implements HookEngine {
   #run(op: 'check' | 'freeze' | 'thaw', names: string[], context: RunContext, ok: (name: string) => boolean): HookResult[] {
     return names.map((hook) => {
       this.calls.push(`${hook} ${op} ${context.reason}`);
-      this.#clock.advance(this.costMs);
-      return { hook, op, reason: context.reason, ok: ok(hook), exitCode: ok(hook) ? 0 : 1, signal: null, timedOut: false, durationMs: this.costMs, startedAt: '' };
+      const cost = this.opCostMs[op] ?? this.costMs;
+      this.#clock.advance(cost);
+      return { hook, op, reason: context.reason, ok: ok(hook), exitCode: ok(hook) ? 0 : 1, signal: null, timedOut: false, durationMs: cost, startedAt: '' };
     });
   }
 
@@ -75,12 +85,23 @@ class FakeHooks implements HookEngine {
   }
 
   async freeze(_scan: ScanResult, context: RunContext) {
-    const names = this.failFreeze ? this.#names.slice(0, 1) : this.#names;
-    const results = this.#run('freeze', names, context, () => !this.failFreeze);
-    return { ok: !this.failFreeze, results, problems: [], frozen: names.map((name) => ({ hook: { name, path: `${this.dir}/${name}` } })) };
+    // Like freezeAll: stops at the first failure, and at an abort (the running hook counts as started).
+    const started: string[] = [];
+    const results: HookResult[] = [];
+    for (const name of this.failFreeze ? this.#names.slice(0, 1) : this.#names) {
+      this.beforeFreezeHook(name);
+      started.push(name);
+      const aborted = context.signal?.aborted === true;
+      results.push(...this.#run('freeze', [name], context, () => !this.failFreeze && !aborted));
+      if (aborted) break;
+    }
+    const ok = results.every((r) => r.ok);
+    return { ok, results, problems: [], frozen: started.map((name) => ({ hook: { name, path: `${this.dir}/${name}` } })) };
   }
 
   async thaw(frozen: readonly FrozenHook[], context: RunContext) {
+    // Hooks run in other processes: time passes after the caller went on (and armed its timers).
+    await Promise.resolve();
     return { ok: true, results: this.#run('thaw', [...frozen].reverse().map((f) => f.hook.name), context, () => true), problems: [] };
   }
 }
@@ -93,7 +114,8 @@ function setup(ops: number[], options: { journal?: FreezeJournal; maxFrozenMs?: 
   const log = new AgentLogger({ write: (level, message) => lines.push([level, message]) }, { debug: true });
   const hooks = new FakeHooks(clock);
   const device = new FakeDevice(clock, ops);
-  const agent = new VssAgent({ hooks, journal, clock, log, settings: { requestTimeoutMs: 10_000, maxFrozenMs: options.maxFrozenMs ?? 60_000 } });
+  const engine = new FreezeEngine({ hooks, journal, clock, log, holder: { kind: 'daemon', pid: process.pid } });
+  const agent = new VssAgent({ engine, clock, log, settings: { requestTimeoutMs: 10_000, maxFrozenMs: options.maxFrozenMs ?? 60_000 } });
   const journalState = () => JSON.parse(readFileSync(journal.path, 'utf8')) as { frozen: boolean };
   return { clock, dir, journal, journalState, lines, log, hooks, device, agent, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
@@ -110,30 +132,76 @@ test('check, freeze, thaw: hooks in order, answers success, the journal records 
   t.cleanup();
 });
 
-test('a FREEZE success that leaves after the kernel limit (stalled journal write) is thawed at once', async () => {
-  const clock = new FakeClock();
-  const dir = mkdtempSync(join(tmpdir(), 'hvvss-agent-'));
-  // The disk stalls for 16 s while the freeze is recorded: the success goes out too late.
-  const stalled = new (class extends FreezeJournal {
-    override async recordFrozen(record: Parameters<FreezeJournal['recordFrozen']>[0]): Promise<void> {
-      await super.recordFrozen(record);
-      clock.advance(16_000);
-    }
-  })(join(dir, 'frozen.json'));
-  const t = setup([2], { journal: stalled });
-  // setup() made its own clock: rebuild the agent on the stalled journal's clock.
-  const hooks = new FakeHooks(clock);
-  const device = new FakeDevice(clock, [2]);
-  const agent = new VssAgent({ hooks, journal: stalled, clock, log: t.log, settings: { requestTimeoutMs: 10_000, maxFrozenMs: 60_000 } });
-  await agent.run(device);
-  assert.deepEqual(device.answers.map((a) => [a.status, a.late]), [['success', true]]);
-  assert.equal(agent.status().lateAnswers, 1);
-  assert.deepEqual(agent.status().counters.map((c) => `${c.op} ${c.reason} ${c.result}`), ['freeze host success', 'thaw rollback success']);
-  assert.deepEqual(hooks.calls, ['10-db freeze host', '20-app freeze host', '20-app thaw rollback', '10-db thaw rollback']);
+test('the intent is in the journal before the first freeze hook runs, naming every hook about to be frozen', async () => {
+  const t = setup([2, 3]);
+  const seen: Array<{ frozen: boolean; hooks?: Array<{ name: string }> }> = [];
+  t.hooks.beforeFreezeHook = () => seen.push(t.journalState());
+  await t.agent.run(t.device);
+  assert.deepEqual(seen.map((j) => [j.frozen, j.hooks?.map((h) => h.name)]), [[true, ['10-db', '20-app']], [true, ['10-db', '20-app']]]);
+  assert.equal(t.journalState().frozen, false);
+  t.cleanup();
+});
+
+test('a FREEZE success that leaves after the kernel limit (a stalled write to the device) is thawed at once', async () => {
+  const t = setup([2]);
+  t.device.answerStallMs = 16_000;
+  await t.agent.run(t.device);
+  assert.deepEqual(t.device.answers.map((a) => [a.status, a.late]), [['success', true]]);
+  assert.equal(t.agent.status().lateAnswers, 1);
+  assert.deepEqual(t.agent.status().counters.map((c) => `${c.op} ${c.reason} ${c.result}`), ['freeze host success', 'thaw rollback success']);
+  assert.deepEqual(t.hooks.calls, ['10-db freeze host', '20-app freeze host', '20-app thaw rollback', '10-db thaw rollback']);
   assert.ok(t.lines.some(([level, m]) => level === 'error' && /went out .* past the kernel's 15000 ms limit.*Thawing now/.test(m)));
-  assert.equal(agent.status().frozen, undefined);
-  assert.equal(JSON.parse(readFileSync(stalled.path, 'utf8')).frozen, false);
-  rmSync(dir, { recursive: true, force: true });
+  assert.equal(t.agent.status().frozen, undefined);
+  assert.equal(t.journalState().frozen, false);
+  t.cleanup();
+});
+
+test('a FREEZE success that cannot be written (device closed or gone) is rolled back', async () => {
+  const t = setup([2]);
+  t.device.answer = () => {
+    throw new Error('ioctl(IOCHVVSSWRITE) on /dev/fake_appvss: EBADF');
+  };
+  await t.agent.run(t.device);
+  assert.deepEqual(t.hooks.calls, ['10-db freeze host', '20-app freeze host', '20-app thaw rollback', '10-db thaw rollback']);
+  assert.ok(t.lines.some(([, m]) => /could not be delivered: the host will not send THAW/.test(m)));
+  assert.equal(t.agent.status().frozen, undefined);
+  assert.equal(t.journalState().frozen, false);
+  t.cleanup();
+});
+
+test('stop() in the middle of a freeze cuts it short and rolls back what was started before run() returns', async () => {
+  const t = setup([2, 3]);
+  t.hooks.beforeFreezeHook = (name) => {
+    if (name === '20-app') t.agent.stop('SIGTERM');
+  };
+  await t.agent.run(t.device);
+  assert.deepEqual(t.hooks.calls, ['10-db freeze host', '20-app freeze host', '20-app thaw rollback', '10-db thaw rollback']);
+  assert.deepEqual(t.device.answers.map((a) => a.status), ['fail'], 'the THAW after the stop is not read');
+  await t.agent.shutdown();
+  assert.equal(t.journalState().frozen, false);
+  t.cleanup();
+});
+
+test('a THAW is answered by its deadline even when the thaw hooks take longer; they finish in the background', async () => {
+  const t = setup([2, 3]);
+  t.hooks.opCostMs.thaw = 6_000; // two hooks: 12 s > the 10 s deadline
+  await t.agent.run(t.device);
+  assert.deepEqual(t.device.answers.map((a) => [a.opt, a.status, a.late]), [[2, 'success', false], [3, 'fail', false]]);
+  assert.ok(t.lines.some(([, m]) => /thaw hooks still running at the 10000 ms deadline; they go on in the background/.test(m)));
+  assert.deepEqual(t.hooks.calls.slice(-2), ['20-app thaw host', '10-db thaw host']);
+  assert.equal(t.journalState().frozen, false);
+  t.cleanup();
+});
+
+test('a garbage journal does not stop the start: it is kept, and CHECK and FREEZE fail with the reason', async () => {
+  const t = setup([1, 2]);
+  writeFileSync(t.journal.path, '{"frozen": true, "hooks": "/tmp/evil"}');
+  await t.agent.recover();
+  await t.agent.run(t.device);
+  assert.deepEqual(t.device.answers.map((a) => a.status), ['fail', 'fail']);
+  assert.deepEqual(t.hooks.calls, []);
+  assert.ok(t.lines.some(([, m]) => /CHECK \(msgid \d+\) cannot be application-consistent: the freeze journal .* does not list the frozen hooks by name.*kept/.test(m)));
+  assert.equal(readFileSync(t.journal.path, 'utf8'), '{"frozen": true, "hooks": "/tmp/evil"}');
   t.cleanup();
 });
 
@@ -147,15 +215,18 @@ test('hooks that finish after the request deadline: rolled back and answered fai
   t.cleanup();
 });
 
-test('a journal that cannot be written: the freeze is rolled back and answered failure', async () => {
-  // A regular file where the state directory should be: every write fails with ENOTDIR.
-  const blocker = join(mkdtempSync(join(tmpdir(), 'hvvss-agent-')), 'not-a-dir');
-  writeFileSync(blocker, '');
-  const t = setup([2], { journal: new FreezeJournal(join(blocker, 'frozen.json')) });
+test('a journal that cannot be written: nothing is frozen and the FREEZE is answered failure', async () => {
+  // A full disk: the journal reads fine, but the intent cannot be written.
+  const full = new (class extends FreezeJournal {
+    override async recordIntent(): Promise<void> {
+      throw new Error('ENOSPC: no space left on device');
+    }
+  })(join(mkdtempSync(join(tmpdir(), 'hvvss-agent-')), 'frozen.json'));
+  const t = setup([2], { journal: full });
   await t.agent.run(t.device);
   assert.deepEqual(t.device.answers.map((a) => a.status), ['fail']);
-  assert.deepEqual(t.hooks.calls.slice(-2), ['20-app thaw rollback', '10-db thaw rollback']);
-  assert.ok(t.lines.some(([, m]) => /cannot record the freeze/.test(m)));
+  assert.deepEqual(t.hooks.calls, []);
+  assert.ok(t.lines.some(([, m]) => /cannot record the freeze .* nothing was frozen/.test(m)));
   t.cleanup();
 });
 
@@ -206,10 +277,18 @@ test('the watchdog thaws when no THAW comes within --max-frozen', async () => {
 
 test('recovery thaws what the journal recorded, in reverse order', async () => {
   const t = setup([]);
-  await t.journal.recordFrozen({ since: '2026-11-25T00:00:00.000Z', reason: 'host', msgid: '42', holder: { pid: 1, kind: 'daemon' }, hooksDir: t.hooks.dir, hooks: [{ name: '10-db', path: '/x/10-db' }, { name: '20-app', path: '/x/20-app' }] });
-  await t.agent.recover(await t.journal.read());
+  // Paths in the journal are never run: names are resolved in the configured hooks directory.
+  await t.journal.recordIntent({ since: '2026-11-25T00:00:00.000Z', reason: 'host', msgid: '42', holder: { pid: 1, kind: 'daemon' }, hooksDir: t.hooks.dir, hooks: [{ name: '10-db', path: '/tmp/planted' }, { name: '20-app', path: '/tmp/planted' }] });
+  const thawed: string[] = [];
+  const thaw = t.hooks.thaw.bind(t.hooks);
+  t.hooks.thaw = async (frozen, context) => {
+    thawed.push(...frozen.map((f) => f.hook.path));
+    return thaw(frozen, context);
+  };
+  await t.agent.recover();
   assert.deepEqual(t.hooks.calls, ['20-app thaw recovery', '10-db thaw recovery']);
-  assert.equal(await t.journal.read(), undefined);
+  assert.deepEqual(thawed, ['/fake/hooks.d/10-db', '/fake/hooks.d/20-app']);
+  assert.equal(t.journal.read(), undefined);
   t.cleanup();
 });
 

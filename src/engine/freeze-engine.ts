@@ -1,0 +1,220 @@
+// FreezeEngine: the one owner of a freeze, for host requests (the daemon) and manual runs (the
+// keeper, hvvss freeze -- CMD, hvvss thaw) alike. Its rules are what make "nothing is left
+// frozen" hold under any fault:
+//
+//  1. Write-ahead: the intent (every hook about to be frozen, by whom, for which request) is
+//     durable before the first freeze hook starts. A process killed at any instant after that
+//     leaves a journal that names everything that may be frozen; recovery thaws it all (thaw
+//     hooks are idempotent by contract).
+//  2. Nothing is written while anything may be frozen: from the intent until the last thaw,
+//     log lines are held in memory (bounded) and no file is touched. The journal is cleared
+//     only after the last thaw.
+//  3. The watchdog is armed with the intent, before the first freeze hook runs, so a freeze
+//     whose answer never gets out, or whose THAW never comes, is thawed all the same.
+//  4. Once the intent is recorded, the engine is frozen until thaw() has run, whatever the
+//     freeze's outcome: the owner's every exit path calls thaw().
+import { scanProblems } from '../hooks/index.ts';
+import type { FreezeResult, FrozenHook, HookReason, HookRef, SequenceResult } from '../hooks/index.ts';
+import type { HookEngine, RunContext } from '../daemon/hook-engine.ts';
+import type { FreezeJournal, FrozenRecord } from '../daemon/freeze-journal.ts';
+import type { HoldingLogger } from '../log/logger.ts';
+import type { Clock, Timer } from '../util/clock.ts';
+
+/** What the engine holds frozen (or may: from the intent on). */
+export interface Freeze {
+  readonly reason: HookReason;
+  readonly msgid: string;
+  /** When the intent was recorded. */
+  readonly since: Date;
+  /** When the watchdog thaws, if one is armed. */
+  readonly watchdogAt: Date | undefined;
+  /** The hooks whose freeze was started, in start order (the intent's list until the freeze returns). */
+  readonly hooks: readonly FrozenHook[];
+}
+
+export interface FreezeRequest extends Omit<RunContext, 'deadline'> {
+  readonly deadline?: number;
+  /** Arm a watchdog: `onWatchdog` is called this long after the intent unless thawed before. */
+  readonly watchdogMs?: number;
+  readonly onWatchdog?: () => void;
+}
+
+export interface FreezeAttempt {
+  readonly ok: boolean;
+  readonly result: FreezeResult;
+}
+
+export interface ThawOptions {
+  readonly deadline?: number;
+  readonly msgid?: string;
+  readonly observer?: RunContext['observer'];
+}
+
+export interface FreezeEngineDeps {
+  readonly hooks: HookEngine;
+  readonly journal: FreezeJournal;
+  readonly clock: Clock;
+  readonly log: HoldingLogger;
+  readonly holder: { readonly kind: 'daemon' | 'manual'; readonly pid: number };
+}
+
+interface FrozenState {
+  readonly freeze: Omit<Freeze, 'hooks'>;
+  hooks: FrozenHook[];
+  readonly watchdog: Timer | undefined;
+}
+
+function failed(problem: string): SequenceResult {
+  return { ok: false, results: [], problems: [problem] };
+}
+
+export class FreezeEngine {
+  readonly hooks: HookEngine;
+  readonly journal: FreezeJournal;
+  readonly #clock: Clock;
+  readonly #log: HoldingLogger;
+  readonly #holder: FreezeEngineDeps['holder'];
+  #frozen: FrozenState | undefined;
+
+  constructor(deps: FreezeEngineDeps) {
+    this.hooks = deps.hooks;
+    this.journal = deps.journal;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+    this.#holder = deps.holder;
+  }
+
+  /** Set from the intent until thaw() has run. */
+  get frozen(): Freeze | undefined {
+    const frozen = this.#frozen;
+    return frozen && { ...frozen.freeze, hooks: frozen.hooks };
+  }
+
+  /**
+   * Freezes every runnable hook in name order. When it returns with `frozen` set (even on
+   * failure), thaw() must be called: with reason rollback after a failure.
+   */
+  async freeze(request: FreezeRequest): Promise<FreezeAttempt> {
+    if (this.#frozen) throw new Error('FreezeEngine.freeze: already frozen; thaw first');
+    const scan = await this.hooks.scan();
+    const { watchdogMs, onWatchdog, ...context } = request;
+    if (scanProblems(scan).length > 0 || scan.runnable.length === 0) {
+      // Nothing will run: nothing to record.
+      const result = await this.hooks.freeze(scan, context);
+      return { ok: result.ok, result };
+    }
+    const since = this.#clock.wallNow();
+    const watchdogAt = watchdogMs === undefined ? undefined : new Date(since.getTime() + watchdogMs);
+    const intended: HookRef[] = scan.runnable.map((entry) => ({ name: entry.name, path: entry.path }));
+    const msgid = request.msgid ?? '';
+    try {
+      await this.journal.recordIntent({
+        since: since.toISOString(),
+        reason: request.reason,
+        msgid,
+        holder: this.#holder,
+        hooksDir: scan.dir,
+        hooks: intended,
+        ...(watchdogAt ? { watchdogAt: watchdogAt.toISOString() } : {}),
+      });
+    } catch (err) {
+      const problem =
+        `cannot record the freeze in ${this.journal.path} (${(err as Error).message}), and a freeze that is not recorded could be left ` +
+        'frozen by a crash: nothing was frozen. Fix the state directory (--state-dir) and try again';
+      this.#log.error(problem);
+      return { ok: false, result: { ...failed(problem), frozen: [] } };
+    }
+    const watchdog = watchdogMs === undefined ? undefined : this.#clock.setTimer(watchdogMs, () => onWatchdog?.(), { unref: true });
+    const frozen: FrozenState = { freeze: { reason: request.reason, msgid, since, watchdogAt }, hooks: intended.map((hook) => ({ hook })), watchdog };
+    this.#frozen = frozen;
+    // From here until the last thaw the file systems may be suspended: keep lines in memory.
+    this.#log.hold();
+    let result: FreezeResult;
+    try {
+      result = await this.hooks.freeze(scan, context);
+    } catch (err) {
+      // Cannot happen by design (the sequence reports failures as results); if it does, every
+      // intended hook counts as started, so that the rollback thaws them all.
+      result = { ...failed(`the freeze sequence broke: ${(err as Error).message}`), frozen: frozen.hooks };
+    }
+    frozen.hooks = result.frozen;
+    return { ok: result.ok, result };
+  }
+
+  /**
+   * Thaws what is frozen, in reverse, every hook even if one fails; then writes the held log
+   * lines and clears the journal. Nothing frozen: nothing to do, nothing written.
+   */
+  async thaw(reason: HookReason, options: ThawOptions = {}): Promise<SequenceResult> {
+    const frozen = this.#frozen;
+    if (!frozen) return { ok: true, results: [], problems: [] };
+    const result = await this.#thawFrozen(frozen, reason, options);
+    return this.#clear(result, reason, frozen.hooks.length > 0);
+  }
+
+  async #thawFrozen(frozen: FrozenState, reason: HookReason, options: ThawOptions): Promise<SequenceResult> {
+    frozen.watchdog?.cancel();
+    let result: SequenceResult;
+    try {
+      result = await this.hooks.thaw(frozen.hooks, {
+        reason,
+        msgid: options.msgid ?? frozen.freeze.msgid,
+        ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+        ...(options.observer ? { observer: options.observer } : {}),
+      });
+    } catch (err) {
+      result = failed(`the thaw sequence broke: ${(err as Error).message}`);
+    }
+    this.#frozen = undefined;
+    // Every hook is thawed: writing is safe again.
+    this.#log.flush();
+    return result;
+  }
+
+  /**
+   * Thaws a freeze recorded by a holder that is gone (crash, SIGKILL). Only the names count:
+   * each is resolved in the configured hooks directory and run only if it passes the hooks'
+   * checks there, never from a path read from the file. A hooks directory that cannot be used
+   * keeps the journal, so the thaw is tried again once it is fixed.
+   */
+  async recover(record: FrozenRecord, options: ThawOptions = {}): Promise<SequenceResult> {
+    if (this.#frozen) throw new Error('FreezeEngine.recover: already frozen');
+    const scan = await this.hooks.scan();
+    if (scan.problem) {
+      const problem = `cannot thaw the ${record.hooks.length} hook(s) the freeze journal names: ${scan.problem.message}; the journal is kept until they can be thawed`;
+      this.#log.error(problem);
+      return failed(problem);
+    }
+    const problems: string[] = [];
+    if (record.hooksDir !== scan.dir) {
+      this.#log.warn(`the freeze journal was written for hooks in ${record.hooksDir}; thawing the same names in the configured ${scan.dir}`);
+    }
+    const hooks: FrozenHook[] = [];
+    for (const { name } of record.hooks) {
+      const entry = scan.entries.find((e) => e.name === name);
+      if (!entry) problems.push(`cannot thaw ${name}: it is no longer in ${scan.dir}`);
+      else if (entry.verdict !== 'runnable') problems.push(`cannot thaw ${name}: ${entry.verdict}, ${entry.why ?? 'not runnable'}`);
+      else hooks.push({ hook: { name: entry.name, path: entry.path } });
+    }
+    for (const problem of problems) this.#log.error(problem);
+    const frozen: FrozenState = { freeze: { reason: record.reason, msgid: record.msgid, since: new Date(record.since), watchdogAt: undefined }, hooks, watchdog: undefined };
+    this.#frozen = frozen;
+    const result = await this.#thawFrozen(frozen, 'recovery', options);
+    // The names that cannot be run any more cannot be thawed by anyone: clear all the same.
+    const cleared = await this.#clear(result, 'recovery', true);
+    return { ...cleared, ok: cleared.ok && problems.length === 0, problems: [...problems, ...cleared.problems] };
+  }
+
+  async #clear(result: SequenceResult, reason: HookReason, record: boolean): Promise<SequenceResult> {
+    try {
+      await this.journal.clear(record ? { at: this.#clock.wallNow().toISOString(), reason, ok: result.ok } : undefined);
+      return result;
+    } catch (err) {
+      const problem =
+        `cannot clear the freeze journal ${this.journal.path} (${(err as Error).message}): the hooks are thawed, but the record stays, ` +
+        'so the next start thaws them again (thaw hooks are idempotent); fix the state directory';
+      this.#log.error(problem);
+      return { ...result, ok: false, problems: [...result.problems, problem] };
+    }
+  }
+}

@@ -1,0 +1,43 @@
+// Stopping a whole process group: SIGTERM, then SIGKILL to whatever of it is left after a grace.
+// A command's children (a snapshot tool's helpers, a shell's background jobs) must not outlive
+// the thaw: they would keep writing to file systems the snapshot was meant to capture at rest.
+
+/** True while any process of the group exists (kill(-pgid, 0)). */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Sends `signal` to the process group; a group that is gone already is fine. */
+export function signalGroup(pgid: number | undefined, signal: NodeJS.Signals): void {
+  if (pgid === undefined) return;
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: the group is gone already.
+  }
+}
+
+/** How often the group is looked at during the grace: a short poll, bounded by the grace itself. */
+const CHECK_EVERY_MS = 20;
+
+/**
+ * SIGTERM to the group, then SIGKILL once `graceMs` has passed with members left. Resolves
+ * with what it took; never waits longer than the grace.
+ */
+export async function stopProcessGroup(pgid: number, graceMs: number): Promise<'none' | 'terminated' | 'killed'> {
+  if (!(pgid > 0) || !groupAlive(pgid)) return 'none';
+  signalGroup(pgid, 'SIGTERM');
+  const until = Date.now() + graceMs;
+  while (Date.now() < until) {
+    if (!groupAlive(pgid)) return 'terminated';
+    await new Promise((resolve) => setTimeout(resolve, Math.min(CHECK_EVERY_MS, Math.max(0, until - Date.now()))));
+  }
+  if (!groupAlive(pgid)) return 'terminated';
+  signalGroup(pgid, 'SIGKILL');
+  return 'killed';
+}
