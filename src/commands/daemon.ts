@@ -114,9 +114,9 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
         },
         run: async ({ agent, device, pidfile, status }, log, signal) => {
           const stop = (why: string) => {
-            agent.stop(why);
-            // Wakes a pending read; an answer under way then fails, is logged, and what it froze is rolled back.
-            void device.close();
+            // A request under way is answered (failure, so the host learns now) before the device
+            // closes; an idle agent is woken from its read by the close.
+            if (!agent.stop(why)) void device.close();
           };
           signal.addEventListener('abort', () => stop(String(signal.reason)), { once: true });
           // A bug of ours must not leave anything frozen: stop, thaw (in the finally below), then exit non-zero.

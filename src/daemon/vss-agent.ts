@@ -137,11 +137,14 @@ export class VssAgent {
   }
 
   /**
-   * Asks the agent to stop: a check or freeze under way ends now and is rolled back, no new
-   * request is read. Close the device to wake a pending read, then await run() and shutdown().
+   * Asks the agent to stop: a check or freeze under way ends now (answered failure, rolled
+   * back), no new request is read. Returns true when a request is being handled: run() returns
+   * once it is answered. Otherwise close the device to wake the pending read. Then await run()
+   * and shutdown().
    */
-  stop(why: string): void {
+  stop(why: string): boolean {
     if (!this.#stop.signal.aborted) this.#stop.abort(why);
+    return this.#current !== undefined;
   }
 
   /**
@@ -327,7 +330,7 @@ export class VssAgent {
 
   /** Thaws whatever is frozen (after stop(), a closed device or a crash of our own); safe to call more than once. */
   async shutdown(): Promise<void> {
-    this.stop('shutdown');
+    void this.stop('shutdown');
     await this.#exclusive(async () => {
       this.#phase = 'stopping';
       const frozen = this.#engine.frozen;

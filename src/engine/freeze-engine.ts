@@ -19,6 +19,10 @@ import type { HookEngine, RunContext } from '../daemon/hook-engine.ts';
 import type { FreezeJournal, FrozenRecord } from '../daemon/freeze-journal.ts';
 import type { HoldingLogger } from '../log/logger.ts';
 import type { Clock, Timer } from '../util/clock.ts';
+import { stopLeftoverFreezes, type LeftoverProcess } from './leftover-freezes.ts';
+
+/** How long a leftover freeze hook gets between SIGTERM and SIGKILL at recovery. */
+const LEFTOVER_GRACE_MS = 1_000;
 
 /** What the engine holds frozen (or may: from the intent on). */
 export interface Freeze {
@@ -52,6 +56,11 @@ export interface ThawOptions {
 
 export interface FreezeEngineDeps {
   readonly hooks: HookEngine;
+  /**
+   * Before recovery thaws: stops the freeze hooks a dead holder left running (they would finish
+   * their freeze after the thaw), and says which. Default: stopLeftoverFreezes.
+   */
+  readonly stopLeftovers?: (hookPaths: readonly string[]) => Promise<readonly LeftoverProcess[]>;
   readonly journal: FreezeJournal;
   readonly clock: Clock;
   readonly log: HoldingLogger;
@@ -74,6 +83,7 @@ export class FreezeEngine {
   readonly #clock: Clock;
   readonly #log: HoldingLogger;
   readonly #holder: FreezeEngineDeps['holder'];
+  readonly #stopLeftovers: NonNullable<FreezeEngineDeps['stopLeftovers']>;
   #frozen: FrozenState | undefined;
 
   constructor(deps: FreezeEngineDeps) {
@@ -82,6 +92,7 @@ export class FreezeEngine {
     this.#clock = deps.clock;
     this.#log = deps.log;
     this.#holder = deps.holder;
+    this.#stopLeftovers = deps.stopLeftovers ?? ((paths) => stopLeftoverFreezes(paths, LEFTOVER_GRACE_MS));
   }
 
   /** Set from the intent until thaw() has run. */
@@ -197,6 +208,12 @@ export class FreezeEngine {
       else hooks.push({ hook: { name: entry.name, path: entry.path } });
     }
     for (const problem of problems) this.#log.error(problem);
+    try {
+      const leftovers = await this.#stopLeftovers(hooks.map((h) => h.hook.path));
+      for (const p of leftovers) this.#log.warn(`stopped a freeze hook left running by the previous holder: pid ${p.pid} (${p.args})`);
+    } catch (err) {
+      this.#log.warn(`cannot look for freeze hooks left running by the previous holder: ${(err as Error).message}`);
+    }
     const frozen: FrozenState = { freeze: { reason: record.reason, msgid: record.msgid, since: new Date(record.since), watchdogAt: undefined }, hooks, watchdog: undefined };
     this.#frozen = frozen;
     const result = await this.#thawFrozen(frozen, 'recovery', options);

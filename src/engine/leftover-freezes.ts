@@ -1,0 +1,39 @@
+// Freeze hooks a dead holder left running. Hooks run in process groups of their own, so a
+// daemon killed (SIGKILL) while a freeze hook runs does not take the hook with it: that hook may
+// complete its freeze after the next daemon's recovery thawed it, and stay frozen. Before
+// recovery thaws, it stops them: found by their command line (`HOOK freeze`, as the runner
+// starts them; an interpreter shows as `/bin/sh HOOK freeze`), with ps(1), the same on FreeBSD
+// and Linux.
+import { execa } from 'execa';
+import { stopProcessGroup } from '../util/process-group.ts';
+
+export interface LeftoverProcess {
+  readonly pid: number;
+  readonly pgid: number;
+  readonly args: string;
+}
+
+/** Parses `ps -ax -o pid=,pgid=,args=` and keeps the `HOOK freeze` processes of `hookPaths`. */
+export function findLeftoverFreezes(psOutput: string, hookPaths: readonly string[], self = process.pid): LeftoverProcess[] {
+  const found: LeftoverProcess[] = [];
+  for (const line of psOutput.split('\n')) {
+    const match = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    if (!match) continue;
+    const pid = Number(match[1]);
+    const pgid = Number(match[2]);
+    const args = match[3] ?? '';
+    // The runner starts every hook as the leader of its own group: anything else is not ours.
+    if (pid === self || pid !== pgid) continue;
+    if (hookPaths.some((path) => args === `${path} freeze` || args.endsWith(` ${path} freeze`))) found.push({ pid, pgid, args });
+  }
+  return found;
+}
+
+/** Stops (TERM, then KILL after `graceMs`) the process group of every leftover freeze of `hookPaths`. */
+export async function stopLeftoverFreezes(hookPaths: readonly string[], graceMs: number): Promise<LeftoverProcess[]> {
+  if (hookPaths.length === 0) return [];
+  const ps = await execa('ps', ['-ax', '-o', 'pid=,pgid=,args='], { reject: false, extendEnv: false, env: { PATH: '/bin:/usr/bin' } });
+  const leftovers = findLeftoverFreezes(String(ps.stdout), hookPaths);
+  await Promise.all(leftovers.map((p) => stopProcessGroup(p.pgid, graceMs)));
+  return leftovers;
+}
