@@ -44,13 +44,15 @@ export class HooksLock {
    * Takes the lock without waiting, and writes who we are. Already held by us: only updates
    * what we are doing. Busy: returns the holder as it described itself (if readable).
    */
-  tryAcquire(what: Omit<LockHolder, 'pid' | 'kind' | 'since'> & { since?: string }): Claim {
+  tryAcquire(what: Omit<LockHolder, 'pid' | 'kind' | 'since'> & { since?: string }, options: { readonly describe?: boolean } = {}): Claim {
     if (!this.#locked) {
       const fd = this.open();
       if (!tryLock(fd, this.path)) return { ok: false, holder: HooksLock.readHolder(this.path) };
       this.#locked = true;
     }
-    this.describe(what);
+    // describe: false while something may still be frozen (a recovery not yet done): flock(2)
+    // writes nothing, rewriting the holder's text would block on a frozen state directory.
+    if (options.describe !== false) this.describe(what);
     return { ok: true };
   }
 

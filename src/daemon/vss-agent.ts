@@ -21,8 +21,8 @@ import { describeHolder, type Claim } from './hooks-lock.ts';
 export interface HooksGuard {
   readonly path: string;
   readonly held: boolean;
-  tryAcquire(what: { op: string; thawsBy?: string; since?: string }): Claim;
-  describe(what: { op: string; thawsBy?: string }): void;
+  tryAcquire(what: { op: string; thawsBy?: string; since?: string }, options?: { readonly describe?: boolean }): Claim;
+  describe(what: { op: string; thawsBy?: string; since?: string }): void;
   release(): void;
 }
 
@@ -203,7 +203,8 @@ export class VssAgent {
   #tryClaim(op: 'host request' | 'recovery'): { ok: true } | { ok: false; why: string } {
     if (!this.#guard) return { ok: true };
     try {
-      const claim = this.#guard.tryAcquire({ op, since: this.#bornAt });
+      // Not described yet: the journal may name a freeze of a file system holding the lock file.
+      const claim = this.#guard.tryAcquire({ op, since: this.#bornAt }, { describe: false });
       return claim.ok ? claim : { ok: false, why: describeHolder(claim.holder, this.#guard.path) };
     } catch (err) {
       return { ok: false, why: `cannot take the hooks lock ${this.#guard.path} (${(err as Error).message}); check the --state-dir directory` };
@@ -379,6 +380,7 @@ export class VssAgent {
       const problem = await this.#thawAbandoned(request);
       const record = this.#begin('check', request.msgidText, 'host');
       if (problem !== undefined) return this.#fail(request, record, `cannot be application-consistent: ${problem}`);
+      this.#guard?.describe({ op: 'host request', since: this.#bornAt });
       const scan = await this.#engine.hooks.scan();
       const result = await this.#engine.hooks.check(scan, { reason: 'host', msgid: request.msgidText, deadline: this.#deadline(request), signal: this.#stop.signal });
       this.#collect(record, result);

@@ -1,0 +1,60 @@
+// Real file systems to freeze: loop-mounted images that the test creates. Freezing goes through
+// an allow-list of the mounts made here, so a test can never freeze this machine's own file
+// systems; teardown thaws first (a process blocked on a frozen file system cannot be killed),
+// then unmounts and detaches.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface LoopMount {
+  readonly mountpoint: string;
+  readonly device: string;
+  /** Thaws (FITHAW through fsfreeze -u) if frozen, unmounts, detaches the loop device, removes the image. */
+  cleanup(): void;
+}
+
+/** The mounts made by this process: the only ones a test may freeze. */
+const allowed = new Set<string>();
+
+export function assertFreezable(mountpoint: string): void {
+  if (!allowed.has(mountpoint)) throw new Error(`refusing to freeze ${mountpoint}: not a loop mount this test created`);
+}
+
+/** `fsfreeze -u` on a mount of ours; no error when it is not frozen. */
+export function thawLoop(mountpoint: string): void {
+  assertFreezable(mountpoint);
+  try {
+    execFileSync('fsfreeze', ['-u', mountpoint], { stdio: 'ignore' });
+  } catch {
+    // EINVAL: not frozen.
+  }
+}
+
+export function loopMount(fsType: 'ext4' | 'xfs' | 'vfat' = 'ext4', sizeMiB = fsType === 'xfs' ? 300 : 16): LoopMount {
+  const root = mkdtempSync(join(tmpdir(), `hvvss-loop-${fsType}-`));
+  const image = join(root, 'image');
+  const mountpoint = join(root, 'mnt');
+  mkdirSync(mountpoint);
+  execFileSync('truncate', ['-s', `${sizeMiB}M`, image]);
+  const mkfs = fsType === 'vfat' ? ['mkfs.vfat', image] : fsType === 'xfs' ? ['mkfs.xfs', '-q', image] : ['mkfs.ext4', '-q', '-F', image];
+  execFileSync(mkfs[0] as string, mkfs.slice(1), { stdio: 'ignore' });
+  const device = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
+  execFileSync('mount', ['-t', fsType, device, mountpoint]);
+  allowed.add(mountpoint);
+  return {
+    mountpoint,
+    device,
+    cleanup() {
+      thawLoop(mountpoint);
+      try {
+        execFileSync('umount', [mountpoint], { stdio: 'ignore' });
+      } catch {
+        execFileSync('umount', ['-l', mountpoint], { stdio: 'ignore' });
+      }
+      execFileSync('losetup', ['-d', device], { stdio: 'ignore' });
+      allowed.delete(mountpoint);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
