@@ -53,9 +53,9 @@ function errorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
-/** "group-writable (mode 0775); fix: chmod go-w /x/10-db" */
-function insecureWhy(prefix: string, target: string, st: Stats, trustedUids: number[], problems: string[]): string {
-  return `${prefix}${problems.join(', ')}; fix: ${fixCommand(target, st, trustedUids) ?? ''}`;
+/** `what` and the command that fixes `target`: "group-writable (mode 0775); fix: chmod go-w /x/10-db" */
+function withFix(what: string, target: string, st: Stats, trustedUids: number[]): string {
+  return `${what}; fix: ${fixCommand(target, st, trustedUids) ?? ''}`;
 }
 
 /** A symlinked hook reached through a directory others can change. */
@@ -98,7 +98,7 @@ function judgeEntry(dir: string, name: string, trustedUids: number[]): HookEntry
     const st = resolved.stat;
     if (!st.isFile()) return skipped(`symlink to ${target}, which is a ${typeName(st)}`, target);
     const problems = securityProblems(st, trustedUids);
-    if (problems.length > 0) return refused(insecureWhy(`symlink to ${target} which is `, target, st, trustedUids, [problems.join(' and ')]), target);
+    if (problems.length > 0) return refused(withFix(`symlink to ${target} which is ${problems.join(' and ')}`, target, st, trustedUids), target);
     if ((st.mode & 0o111) === 0) return skipped(`symlink to ${target}, which is not executable (mode ${formatMode(st.mode)})`, target);
     return { name, path: entryPath, verdict: 'runnable', target };
   }
@@ -106,7 +106,7 @@ function judgeEntry(dir: string, name: string, trustedUids: number[]): HookEntry
   if (lst.isDirectory()) return skipped('directory');
   if (!lst.isFile()) return skipped(typeName(lst));
   const problems = securityProblems(lst, trustedUids);
-  if (problems.length > 0) return refused(insecureWhy('', entryPath, lst, trustedUids, problems));
+  if (problems.length > 0) return refused(withFix(problems.join(', '), entryPath, lst, trustedUids));
   if ((lst.mode & 0o111) === 0) return skipped(`not executable (mode ${formatMode(lst.mode)})`);
   return { name, path: entryPath, verdict: 'runnable' };
 }
@@ -119,7 +119,7 @@ function judgeHooksDir(absDir: string, trustedUids: number[]): ScanDirProblem | 
   const resolved = resolveTrusted(absDir, trustedUids);
   if (resolved.kind === 'failed') {
     return resolved.code === 'ENOENT'
-      ? { kind: 'missing', message: `hooks directory ${absDir} does not exist${resolved.at === absDir ? '' : ` (${resolved.at} does not)`}` }
+      ? { kind: 'missing', message: `hooks directory ${absDir} does not exist${resolved.at === absDir ? '' : ` (${resolved.at} is missing)`}` }
       : { kind: 'unusable', message: `hooks directory ${absDir} cannot be examined: ${resolved.code} at ${resolved.at}` };
   }
   if (resolved.kind === 'insecure') {
