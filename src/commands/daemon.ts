@@ -11,6 +11,8 @@ import { createHookEngine } from '../daemon/hook-engine.ts';
 import { VssAgent } from '../daemon/vss-agent.ts';
 import { FreezeEngine } from '../engine/freeze-engine.ts';
 import { StatusServer } from '../daemon/status-server.ts';
+import { processTrustedUids } from '../hooks/trusted-path.ts';
+import { prepareStateDir } from '../state/index.ts';
 
 export default class Daemon extends Command {
   static override summary = 'Register as the application VSS agent and run the hooks on every host request.';
@@ -71,13 +73,14 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
           logger.info(`hvvss daemon starting; pid ${process.pid}`);
           const pidfile = Pidfile.acquire(flags.pidfile);
           try {
+            const trustedUids = processTrustedUids();
+            // Recovery acts on what the state directory holds: it must be root's alone, or the
+            // daemon does not start (the message ends with the command that fixes it).
+            prepareStateDir(flags['state-dir'], trustedUids);
             const journal = new FreezeJournal(journalIn(flags['state-dir']));
-            await journal.prepare().catch((err: Error) => {
-              throw new Error(`cannot use the state directory ${flags['state-dir']}: ${err.message}. Fix its permissions or choose another with --state-dir.`);
-            });
             const hooks = createHookEngine({
               dir: flags['hooks-dir'],
-              trustedUids: [...new Set([0, process.getuid?.() ?? 0])],
+              trustedUids,
               hookTimeoutMs: flags['hook-timeout'] * 1000,
               killGraceMs: flags['kill-grace'] * 1000,
               clock: systemClock,

@@ -15,9 +15,10 @@
 //    command-line process itself until it has thawed.
 // Nobody takes it while someone else is frozen, so nothing ever writes it while a host backup
 // holds the file systems suspended.
-import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tryLock, unlock } from '../native/libc.ts';
+import { openPrivateFile, prepareStateDir } from '../state/index.ts';
 import { readHolder, type HolderKind, type LockHolder } from './lock-holder.ts';
 
 export { adviceFor, describeHolder, pidAlive, readHolder, type HolderKind, type LockHolder } from './lock-holder.ts';
@@ -62,9 +63,11 @@ export class HooksLock {
    */
   open(): number {
     if (this.#fd === undefined) {
-      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+      // Root writes this file and trusts the directory it sits in: both must be root's alone
+      // (an insecure state directory or a planted symlink here is refused, with the fix).
+      prepareStateDir(dirname(this.path));
       // libuv opens files close-on-exec: hooks never inherit the lock.
-      this.#fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT, 0o600);
+      this.#fd = openPrivateFile(this.path);
     }
     return this.#fd;
   }
@@ -78,12 +81,20 @@ export class HooksLock {
     try {
       // Reading is cheaper than writing (and writes nothing): the daemon describes itself the
       // same way for every host request, so most acquisitions find their text already there.
-      if (readFileSync(this.path, 'utf8') === text) return;
+      if (this.#currentText(text.length + 1) === text) return;
       ftruncateSync(this.#fd);
       writeSync(this.#fd, text, 0);
     } catch {
       // Only informational: a full disk must not stop a thaw.
     }
+  }
+
+  /** Up to `max` bytes of the lock file, read through our descriptor (never by path again). */
+  #currentText(max: number): string {
+    if (this.#fd === undefined) return '';
+    const buffer = Buffer.alloc(max);
+    const n = readSync(this.#fd, buffer, 0, max, 0);
+    return buffer.toString('utf8', 0, n);
   }
 
   /** Frees the lock (the descriptor stays open for the next time; the file's text goes stale). */

@@ -1,9 +1,10 @@
 // The daemon's state for `hvvss status`, served on a root-only Unix socket: one JSON document
 // per connection. Nothing touches the disk, so it works while file systems are frozen.
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
+import { prepareStateDir } from '../state/index.ts';
 
 /**
  * Clients that connect and never read must not grow the daemon: a few at a time, each given a
@@ -21,7 +22,9 @@ export class StatusServer {
   }
 
   static async listen(path: string, snapshot: () => object): Promise<StatusServer> {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    // The socket is removed and recreated by path: only safe in a directory nobody else can
+    // write (a world-writable run directory is refused, with the fix).
+    prepareStateDir(dirname(path), undefined, { mode: 0o755, label: 'socket directory' });
     // The daemon holds the pidfile lock, so a socket file left here is a dead daemon's.
     rmSync(path, { force: true });
     const server = createServer((socket) => {

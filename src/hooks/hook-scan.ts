@@ -10,9 +10,13 @@
 //  4. a regular file without any execute bit is skipped.
 // The directory itself must exist, be a directory, be owned by a trusted uid and not be group/world-writable;
 // otherwise the scan reports a directory problem (the caller answers CHECK with a failure).
-import { lstatSync as lstat, readdirSync as readdir, realpathSync as realpath, statSync as stat, type Stats } from 'node:fs';
+// Every directory consulted on the way to the hooks directory, and to each symlinked hook's target, must be
+// trusted too (see trusted-path.ts): a user who owns /srv could otherwise swap /srv/hooks.d for their own.
+// Every insecure verdict ends with the command that fixes it.
+import { lstatSync as lstat, readdirSync as readdir, realpathSync as realpath, type Stats } from 'node:fs';
 import path from 'node:path';
-import type { HookEntry, ScanOptions, ScanResult } from './types.ts';
+import { fixCommand, formatMode, resolveTrusted, securityProblems, type TrustProblem } from './trusted-path.ts';
+import type { HookEntry, ScanDirProblem, ScanOptions, ScanResult } from './types.ts';
 
 const VALID_NAME = /^[0-9A-Za-z_-]+$/;
 
@@ -28,32 +32,6 @@ const LEFTOVER_RULES: ReadonlyArray<{ test: (name: string) => boolean; why: stri
 /** Byte-order comparison of names (not locale order), as run-parts does with LC_ALL=C. */
 export function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-/** Octal mode as shown to admins: 4 digits, e.g. `0775`. */
-export function formatMode(mode: number): string {
-  return '0' + (mode & 0o7777).toString(8).padStart(3, '0');
-}
-
-function describeTrusted(trustedUids: number[]): string {
-  const names = [...new Set(trustedUids)].map((uid) => (uid === 0 ? 'root' : `uid ${uid}`));
-  if (names.length === 0) return 'any trusted uid';
-  if (names.length === 1) return names[0] as string;
-  return names.slice(0, -1).join(', ') + ' or ' + names[names.length - 1];
-}
-
-/**
- * Ownership and mode problems of a file or directory, in words, e.g.
- * `group-writable (mode 0775)` or `owned by uid 65534, not root`. Empty when secure.
- */
-export function securityProblems(st: Stats, trustedUids: number[]): string[] {
-  const problems: string[] = [];
-  if (!trustedUids.includes(st.uid)) {
-    problems.push(`owned by uid ${st.uid}, not ${describeTrusted(trustedUids)}`);
-  }
-  if (st.mode & 0o002) problems.push(`world-writable (mode ${formatMode(st.mode)})`);
-  else if (st.mode & 0o020) problems.push(`group-writable (mode ${formatMode(st.mode)})`);
-  return problems;
 }
 
 function nameRule(name: string): string | undefined {
@@ -75,6 +53,22 @@ function errorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
+/** `what` and the command that fixes `target`: "group-writable (mode 0775); fix: chmod go-w /x/10-db" */
+function withFix(what: string, target: string, st: Stats, trustedUids: number[]): string {
+  return `${what}; fix: ${fixCommand(target, st, trustedUids) ?? ''}`;
+}
+
+/** A symlinked hook reached through a directory others can change. */
+function throughWhy(entryPath: string, problem: TrustProblem): string {
+  let target: string | undefined;
+  try {
+    target = realpath(entryPath);
+  } catch {
+    // only for the message
+  }
+  return `symlink${target === undefined ? '' : ` to ${target}`} reached through ${problem.path}, which is ${problem.why}; fix: ${problem.fix}`;
+}
+
 function judgeEntry(dir: string, name: string, trustedUids: number[]): HookEntry {
   const entryPath = path.join(dir, name);
   const skipped = (why: string, target?: string): HookEntry =>
@@ -89,22 +83,22 @@ function judgeEntry(dir: string, name: string, trustedUids: number[]): HookEntry
   try {
     lst = lstat(entryPath);
   } catch (err) {
-    return refused(`cannot stat: ${errorCode(err) ?? String(err)}`);
+    const code = errorCode(err);
+    return refused(code === 'ENOENT' ? 'does not exist' : `cannot stat: ${code ?? String(err)}`);
   }
 
   if (lst.isSymbolicLink()) {
-    let target: string;
-    let st: Stats;
-    try {
-      target = realpath(entryPath);
-      st = stat(entryPath);
-    } catch (err) {
-      const code = errorCode(err);
-      return refused(code === 'ENOENT' ? 'dangling symlink (target does not exist)' : `symlink cannot be resolved: ${code ?? String(err)}`);
+    // Every directory on the way to the target is judged, not just the target.
+    const resolved = resolveTrusted(entryPath, trustedUids);
+    if (resolved.kind === 'failed') {
+      return refused(resolved.code === 'ENOENT' ? 'dangling symlink (target does not exist)' : `symlink cannot be resolved: ${resolved.code} at ${resolved.at}`);
     }
+    if (resolved.kind === 'insecure') return refused(throughWhy(entryPath, resolved.problem));
+    const target = resolved.realPath;
+    const st = resolved.stat;
     if (!st.isFile()) return skipped(`symlink to ${target}, which is a ${typeName(st)}`, target);
     const problems = securityProblems(st, trustedUids);
-    if (problems.length > 0) return refused(`symlink to ${target} which is ${problems.join(' and ')}`, target);
+    if (problems.length > 0) return refused(withFix(`symlink to ${target} which is ${problems.join(' and ')}`, target, st, trustedUids), target);
     if ((st.mode & 0o111) === 0) return skipped(`symlink to ${target}, which is not executable (mode ${formatMode(st.mode)})`, target);
     return { name, path: entryPath, verdict: 'runnable', target };
   }
@@ -112,9 +106,37 @@ function judgeEntry(dir: string, name: string, trustedUids: number[]): HookEntry
   if (lst.isDirectory()) return skipped('directory');
   if (!lst.isFile()) return skipped(typeName(lst));
   const problems = securityProblems(lst, trustedUids);
-  if (problems.length > 0) return refused(problems.join(', '));
+  if (problems.length > 0) return refused(withFix(problems.join(', '), entryPath, lst, trustedUids));
   if ((lst.mode & 0o111) === 0) return skipped(`not executable (mode ${formatMode(lst.mode)})`);
   return { name, path: entryPath, verdict: 'runnable' };
+}
+
+/**
+ * The hooks directory itself: reached only through trusted directories, a directory, owned by
+ * a trusted uid, not writable by group or others. Undefined when all is well.
+ */
+function judgeHooksDir(absDir: string, trustedUids: number[]): ScanDirProblem | undefined {
+  const resolved = resolveTrusted(absDir, trustedUids);
+  if (resolved.kind === 'failed') {
+    return resolved.code === 'ENOENT'
+      ? { kind: 'missing', message: `hooks directory ${absDir} does not exist${resolved.at === absDir ? '' : ` (${resolved.at} is missing)`}` }
+      : { kind: 'unusable', message: `hooks directory ${absDir} cannot be examined: ${resolved.code} at ${resolved.at}` };
+  }
+  if (resolved.kind === 'insecure') {
+    const p = resolved.problem;
+    return {
+      kind: 'insecure',
+      message: `hooks directory ${absDir} is reached through ${p.path}, which is ${p.why}: whoever can change it can replace the hooks; fix: ${p.fix}`,
+    };
+  }
+  const { realPath, stat } = resolved;
+  const shown = realPath === absDir ? absDir : `${absDir} (${realPath})`;
+  if (!stat.isDirectory()) return { kind: 'unusable', message: `hooks directory ${shown} is not a directory` };
+  const problems = securityProblems(stat, trustedUids);
+  if (problems.length > 0) {
+    return { kind: 'insecure', message: `hooks directory ${shown} is ${problems.join(' and ')}; fix: ${fixCommand(realPath, stat, trustedUids) ?? ''}` };
+  }
+  return undefined;
 }
 
 /**
@@ -130,19 +152,9 @@ export async function scanHooks(dir: string, options: ScanOptions): Promise<Scan
   const absDir = path.resolve(dir);
   const result: ScanResult = { dir: absDir, entries: [], runnable: [], refused: [] };
 
-  let dirStat: Stats;
-  try {
-    dirStat = stat(absDir);
-  } catch (err) {
-    const code = errorCode(err);
-    result.problem =
-      code === 'ENOENT'
-        ? { kind: 'missing', message: `hooks directory ${absDir} does not exist` }
-        : { kind: 'unusable', message: `hooks directory ${absDir} cannot be examined: ${code ?? String(err)}` };
-    return result;
-  }
-  if (!dirStat.isDirectory()) {
-    result.problem = { kind: 'unusable', message: `hooks directory ${absDir} is not a directory` };
+  const problem = judgeHooksDir(absDir, options.trustedUids);
+  if (problem && problem.kind !== 'insecure') {
+    result.problem = problem;
     return result;
   }
 
@@ -150,17 +162,29 @@ export async function scanHooks(dir: string, options: ScanOptions): Promise<Scan
   try {
     names = readdir(absDir);
   } catch (err) {
-    result.problem = { kind: 'unusable', message: `hooks directory ${absDir} cannot be read: ${errorCode(err) ?? String(err)}` };
+    result.problem = problem ?? { kind: 'unusable', message: `hooks directory ${absDir} cannot be read: ${errorCode(err) ?? String(err)}` };
     return result;
   }
   names.sort(compareNames);
   result.entries = names.map((name) => judgeEntry(absDir, name, options.trustedUids));
-
-  const dirProblems = securityProblems(dirStat, options.trustedUids);
-  if (dirProblems.length > 0) {
-    result.problem = { kind: 'insecure', message: `hooks directory ${absDir} is ${dirProblems.join(' and ')}` };
-  }
+  if (problem) result.problem = problem;
   result.runnable = result.entries.filter((e) => e.verdict === 'runnable');
   result.refused = result.entries.filter((e) => e.verdict === 'refused');
   return result;
+}
+
+/**
+ * Judges one hook, named relative to the configured hooks directory, by exactly the scan's rules
+ * (a hook name, a regular executable file, secure, its directory and every directory on the way
+ * secure). For recovery: a freeze journal records names, and only a hook that passes now may run,
+ * from the configured directory, never from a path read back from a file.
+ * An invalid name or an insecure directory is `refused`; run the hook only when `runnable`.
+ */
+export function judgeHook(dir: string, name: string, options: ScanOptions): HookEntry {
+  const absDir = path.resolve(dir);
+  const byName = nameRule(name);
+  if (byName !== undefined) return { name, path: absDir, verdict: 'refused', why: `not a hook name (${byName})` };
+  const problem = judgeHooksDir(absDir, options.trustedUids);
+  if (problem) return { name, path: path.join(absDir, name), verdict: 'refused', why: problem.message };
+  return judgeEntry(absDir, name, options.trustedUids);
 }

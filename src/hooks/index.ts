@@ -1,5 +1,6 @@
 // The hooks subsystem: scan the hooks directory, run check/freeze/thaw sequences.
-export { scanHooks, securityProblems, formatMode, compareNames } from './hook-scan.ts';
+export { scanHooks, judgeHook, compareNames } from './hook-scan.ts';
+export { securityProblems, formatMode, resolveTrusted, processTrustedUids } from './trusted-path.ts';
 export { buildHookEnv, HOOK_PATH, NOTIFY_FD } from './hook-env.ts';
 export { runHook, hookBudget, ResidentHook, residentHooks, killAllResidents, HOOK_DEFAULTS, LEFTOVER_NOTE } from './hook-runner.ts';
 export type { RunHookOutcome, ReleaseOptions, ReleaseOutcome } from './hook-runner.ts';

@@ -169,7 +169,7 @@ test('--dry-run lists what would run, in order, with each verdict, and runs noth
   const refused = await hvvssRun(['check', ...args(fx, '--dry-run', '--json')]);
   assert.equal(refused.code, 1);
   const report = JSON.parse(refused.stdout);
-  assert.deepEqual(report.entries.find((e: { name: string }) => e.name === '50-gw'), { name: '50-gw', verdict: 'refused', why: 'group-writable (mode 0775)' });
+  assert.deepEqual(report.entries.find((e: { name: string }) => e.name === '50-gw'), { name: '50-gw', verdict: 'refused', why: `group-writable (mode 0775); fix: chmod go-w ${fx.dir}/50-gw` });
   assert.match(report.summary, /check would fail, nothing would run: refused 1 hook: 50-gw/);
   assert.deepEqual(fx.log(), []);
 });

@@ -68,13 +68,13 @@ test('group-writable hook is refused, and checkAll then runs nothing', async (t)
   const scan = await scanHooks(sb.hooks, ROOT_ONLY);
   const e = entry(scan, '20-gw');
   assert.equal(e.verdict, 'refused');
-  assert.equal(e.why, 'group-writable (mode 0775)');
+  assert.equal(e.why, `group-writable (mode 0775); fix: chmod go-w ${sb.hooks}/20-gw`);
   assert.deepEqual(scan.refused.map((r) => r.name), ['20-gw']);
 
   const check = await checkAll(scan, { reason: 'manual' });
   assert.equal(check.ok, false);
   assert.deepEqual(check.results, []);
-  assert.deepEqual(check.problems, ['hook 20-gw refused: group-writable (mode 0775)']);
+  assert.deepEqual(check.problems, [`hook 20-gw refused: group-writable (mode 0775); fix: chmod go-w ${sb.hooks}/20-gw`]);
   const freeze = await freezeAll(scan, { reason: 'host' });
   assert.equal(freeze.ok, false);
   assert.deepEqual(freeze.frozen, []);
@@ -87,7 +87,7 @@ test('world-writable hook is refused', async (t) => {
   await sb.hook('10-ww', 'exit 0', 0o757);
   const scan = await scanHooks(sb.hooks, ROOT_ONLY);
   assert.equal(entry(scan, '10-ww').verdict, 'refused');
-  assert.equal(entry(scan, '10-ww').why, 'world-writable (mode 0757)');
+  assert.equal(entry(scan, '10-ww').why, `world-writable (mode 0757); fix: chmod go-w ${sb.hooks}/10-ww`);
 });
 
 test('hook owned by another uid is refused, unless that uid is trusted', async (t) => {
@@ -97,10 +97,10 @@ test('hook owned by another uid is refused, unless that uid is trusted', async (
   await chown(p, 65534, 65534);
   const scan = await scanHooks(sb.hooks, ROOT_ONLY);
   assert.equal(entry(scan, '10-nobody').verdict, 'refused');
-  assert.equal(entry(scan, '10-nobody').why, 'owned by uid 65534, not root');
+  assert.equal(entry(scan, '10-nobody').why, `owned by uid 65534, not root; fix: chown root ${p}`);
 
   const scan2 = await scanHooks(sb.hooks, { trustedUids: [0, 4242] });
-  assert.equal(entry(scan2, '10-nobody').why, 'owned by uid 65534, not root or uid 4242');
+  assert.equal(entry(scan2, '10-nobody').why, `owned by uid 65534, not root or uid 4242; fix: chown root ${p}`);
 
   const trusted = await scanHooks(sb.hooks, { trustedUids: [0, 65534] });
   assert.equal(entry(trusted, '10-nobody').verdict, 'runnable');
@@ -113,7 +113,7 @@ test('world-writable directory is a scan-level problem and checkAll fails withou
   await chmod(sb.hooks, 0o777);
   const scan = await scanHooks(sb.hooks, ROOT_ONLY);
   assert.equal(scan.problem?.kind, 'insecure');
-  assert.match(scan.problem?.message ?? '', /world-writable \(mode 0777\)/);
+  assert.equal(scan.problem?.message, `hooks directory ${sb.hooks} is world-writable (mode 0777); fix: chmod go-w ${sb.hooks}`);
   assert.equal(entry(scan, '10-ok').verdict, 'runnable', 'entries are still judged and reported');
   const check = await checkAll(scan, { reason: 'manual' });
   assert.equal(check.ok, false);
@@ -127,7 +127,7 @@ test('directory owned by another uid is a scan-level problem', async (t) => {
   await chown(sb.hooks, 65534, 65534);
   const scan = await scanHooks(sb.hooks, ROOT_ONLY);
   assert.equal(scan.problem?.kind, 'insecure');
-  assert.match(scan.problem?.message ?? '', /owned by uid 65534, not root/);
+  assert.equal(scan.problem?.message, `hooks directory ${sb.hooks} is owned by uid 65534, not root; fix: chown root ${sb.hooks}`);
 });
 
 test('missing directory: no throw, reported as missing', async (t) => {
@@ -148,7 +148,7 @@ test('symlink to a world-writable target is refused, naming the target', async (
   const scan = await scanHooks(sb.hooks, ROOT_ONLY);
   const e = entry(scan, '10-link');
   assert.equal(e.verdict, 'refused');
-  assert.equal(e.why, `symlink to ${target} which is world-writable (mode 0777)`);
+  assert.equal(e.why, `symlink to ${target} which is world-writable (mode 0777); fix: chmod go-w ${target}`);
 });
 
 test('symlink to a target owned by another uid is refused; dangling symlink is refused', async (t) => {
@@ -159,7 +159,7 @@ test('symlink to a target owned by another uid is refused; dangling symlink is r
   await symlink(target, path.join(sb.hooks, '10-link'));
   await symlink(path.join(sb.base, 'gone'), path.join(sb.hooks, '20-dangling'));
   const scan = await scanHooks(sb.hooks, ROOT_ONLY);
-  assert.equal(entry(scan, '10-link').why, `symlink to ${target} which is owned by uid 65534, not root`);
+  assert.equal(entry(scan, '10-link').why, `symlink to ${target} which is owned by uid 65534, not root; fix: chown root ${target}`);
   assert.equal(entry(scan, '20-dangling').verdict, 'refused');
   assert.match(entry(scan, '20-dangling').why ?? '', /dangling/);
 });
