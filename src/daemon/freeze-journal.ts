@@ -8,11 +8,8 @@
 // What is read back is not trusted blindly: the file must be small, regular and not a symlink,
 // and it only names hooks; recovery resolves those names in the configured hooks directory and
 // runs them only if they pass the hooks' security checks.
-import { constants as fsConstants, fstatSync, openSync, readSync, closeSync } from 'node:fs';
-import { access, mkdir, open, rename, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
 import type { HookReason, HookRef } from '../hooks/index.ts';
+import { readPrivateFile, StatePathError, writePrivateFileAtomic } from '../state/index.ts';
 
 export interface FrozenRecord {
   readonly version: 1 | 2;
@@ -46,16 +43,6 @@ export class FreezeJournal {
     this.path = path;
   }
 
-  /**
-   * Creates the state directory and checks it is writable, so a bad --state-dir stops the
-   * daemon at start instead of failing the first freeze.
-   */
-  async prepare(): Promise<void> {
-    const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await access(dir, fsConstants.W_OK);
-  }
-
   #corrupt(what: string): JournalCorruptError {
     return new JournalCorruptError(
       `the freeze journal ${this.path} ${what}. It is kept as it is: thaw by hand whatever it names (each hook's "thaw" is safe to run), then remove it`,
@@ -67,27 +54,15 @@ export class FreezeJournal {
    * host CHECK/FREEZE, and a thread-pool round trip costs more than these few syscalls.
    */
   read(): FrozenRecord | undefined {
-    let fd: number;
+    let text: string | undefined;
     try {
-      fd = openSync(this.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+      text = readPrivateFile(this.path, { maxBytes: JOURNAL_MAX_BYTES });
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return undefined;
-      if (code === 'ELOOP') throw this.#corrupt('is a symbolic link');
+      // Planted, linked, too big or not ours: keep it for the admin, trust nothing in it.
+      if (err instanceof StatePathError) throw this.#corrupt(`cannot be trusted: ${err.message}`);
       throw err;
     }
-    let text: string;
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) throw this.#corrupt('is not a regular file');
-      if (st.size > JOURNAL_MAX_BYTES) throw this.#corrupt(`is ${st.size} bytes, more than a journal can be (${JOURNAL_MAX_BYTES})`);
-      const buffer = Buffer.alloc(JOURNAL_MAX_BYTES + 1);
-      const length = readSync(fd, buffer, 0, buffer.length, 0);
-      if (length > JOURNAL_MAX_BYTES) throw this.#corrupt(`is more than ${JOURNAL_MAX_BYTES} bytes`);
-      text = buffer.toString('utf8', 0, length);
-    } finally {
-      closeSync(fd);
-    }
+    if (text === undefined) return undefined;
     let data: unknown;
     try {
       data = JSON.parse(text);
@@ -116,33 +91,8 @@ export class FreezeJournal {
     await this.#write(lastThaw ? { version: 2, frozen: false, lastThaw } : { version: 2, frozen: false });
   }
 
-  /**
-   * Writes a private temporary file (created exclusively, never through a symlink someone
-   * planted), fsyncs it, renames it over the record and fsyncs the directory.
-   */
+  /** Through a private temporary file, fsync'ed and renamed over the record (see src/state). */
   async #write(data: object): Promise<void> {
-    const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = join(dir, `.${basename(this.path)}.${randomBytes(6).toString('hex')}`);
-    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
-    const file = await open(tmp, flags, 0o600);
-    try {
-      try {
-        await file.writeFile(JSON.stringify(data, null, 2) + '\n');
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(tmp, this.path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    const dirHandle = await open(dir, 'r');
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
-    }
+    await writePrivateFileAtomic(this.path, JSON.stringify(data, null, 2) + '\n');
   }
 }

@@ -1,6 +1,7 @@
 // Who holds the hooks lock (see hooks-lock.ts), as the holder wrote it, and how to say so.
 // Free of native code so that "hvvss status" can read it without loading the libc bindings.
 import { readFileSync } from 'node:fs';
+import { readPrivateFile } from '../state/index.ts';
 
 export type HolderKind = 'daemon' | 'manual';
 
@@ -22,7 +23,8 @@ export interface LockHolder {
 /** The holder the lock file names (a live holder only if the lock is busy). Never writes. */
 export function readHolder(path: string): LockHolder | undefined {
   try {
-    const data = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>;
+    // Never through a symlink, nor a FIFO someone planted (which would hang hvvss status).
+    const data = JSON.parse(readPrivateFile(path, { maxBytes: 4096 }) ?? '') as Partial<LockHolder>;
     if (typeof data.pid !== 'number' || (data.kind !== 'daemon' && data.kind !== 'manual') || typeof data.op !== 'string') return undefined;
     return data as LockHolder;
   } catch {
