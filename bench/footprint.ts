@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { appStage, startDaemon, startResponder, type Agent } from './lib/agents.ts';
-import { DAEMON_NODE_FLAGS } from '../src/daemon/paths.ts';
+import { DAEMON_NODE_FLAGS } from '../src/state/paths.ts';
 import { scratch, type BenchContext } from './lib/context.ts';
 import { hookName, hooksDir, shellHook } from './lib/hooks.ts';
 import { cpuUse, openFds, rssKiB, type CpuUse } from './lib/proc.ts';

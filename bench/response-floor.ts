@@ -11,7 +11,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FreezeJournal } from '../src/daemon/freeze-journal.ts';
+import { FreezeJournal } from '../src/state/freeze-journal.ts';
 import { AGENT_LABEL, appStage, startDaemon, startResponder, startSimulate, type Agent, type AgentKind, type StageTimes } from './lib/agents.ts';
 import { scratch, type BenchContext } from './lib/context.ts';
 import { allFinite, median, ms, p99, ratio, signedMs, summarize } from './lib/stats.ts';

@@ -2,7 +2,7 @@
 // responder, `hvvss simulate --wait 0` and `hvvss daemon`. Each start waits until the kernel
 // has the agent registered; each stop waits until the kernel has let go of the device, so the
 // next agent's open never meets EBUSY.
-import { DAEMON_NODE_FLAGS } from '../../src/daemon/paths.ts';
+import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -1,7 +1,7 @@
 // Flags shared by the commands that open the device.
 import { Flags } from '@oclif/core';
 import { APP_DEVICE, KERNEL_TIMEOUT_MS } from '../protocol/hv-vss.ts';
-import { defaultPaths, describeDefault, pidfileIn, socketIn, type DaemonPaths } from '../daemon/paths.ts';
+import { defaultPaths, describeDefault, pidfileIn, socketIn, type DaemonPaths } from '../state/paths.ts';
 
 export const deviceFlag = Flags.string({
   summary: 'Application VSS device to register on.',

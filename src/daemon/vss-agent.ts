@@ -9,9 +9,9 @@ import type { AnswerReceipt, RequestChannel, VssRequest } from '../native/vss-de
 import type { AgentLogger } from '../log/logger.ts';
 import type { Clock } from '../util/clock.ts';
 import type { HookReason, HookResult, SequenceResult } from '../hooks/index.ts';
-import type { FrozenRecord } from './freeze-journal.ts';
+import type { FrozenRecord } from '../state/freeze-journal.ts';
 import type { FreezeEngine } from '../engine/freeze-engine.ts';
-import { describeHolder, type Claim } from './hooks-lock.ts';
+import { describeHolder, type Claim } from '../state/hooks-lock.ts';
 
 /**
  * The hooks lock shared with the operator commands (HooksLock; a fake in unit tests). The agent

@@ -15,8 +15,8 @@
 //     freeze's outcome: the owner's every exit path calls thaw().
 import { scanProblems } from '../hooks/index.ts';
 import type { FreezeResult, FrozenHook, HookReason, HookRef, SequenceResult } from '../hooks/index.ts';
-import type { HookEngine, RunContext } from '../daemon/hook-engine.ts';
-import type { FreezeJournal, FrozenRecord } from '../daemon/freeze-journal.ts';
+import type { HookEngine, RunContext } from './hook-engine.ts';
+import type { FreezeJournal, FrozenRecord } from '../state/freeze-journal.ts';
 import type { HoldingLogger } from '../log/logger.ts';
 import type { Clock, Timer } from '../util/clock.ts';
 import { stopLeftoverFreezes, type LeftoverProcess } from './leftover-freezes.ts';

@@ -3,9 +3,9 @@
 // report from which the command prints its verdict or JSON document and takes its exit status.
 import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { adviceFor, describeHolder, HooksLock, pidAlive, type LockHolder } from '../daemon/hooks-lock.ts';
-import { hooksLockIn } from '../daemon/paths.ts';
-import type { FrozenRecord } from '../daemon/freeze-journal.ts';
+import { adviceFor, describeHolder, HooksLock, pidAlive, type LockHolder } from '../state/hooks-lock.ts';
+import { hooksLockIn } from '../state/paths.ts';
+import type { FrozenRecord } from '../state/freeze-journal.ts';
 import { freezeWithKeeper, KeeperGoneError, thawThroughKeeper } from './keeper-client.ts';
 import { runWhileFrozen, shellQuote } from './run-command.ts';
 import { EXIT, firstFailure, plural, type DryRunEntry, type DryRunReport, type EmitFn, type ManualCommand, type ManualReport, type StepReport } from './report.ts';

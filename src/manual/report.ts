@@ -3,7 +3,7 @@
 // the exit status. Plain data only: the events also travel from a freeze keeper over IPC and
 // over its Unix socket.
 import type { HookOp, HookReason, HookResult, HookStream } from '../hooks/index.ts';
-import type { LockHolder } from '../daemon/hooks-lock.ts';
+import type { LockHolder } from '../state/hooks-lock.ts';
 
 export type ManualCommand = 'check' | 'freeze' | 'thaw';
 

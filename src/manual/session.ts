@@ -4,11 +4,11 @@
 //
 // A ManualSession runs in whichever process holds the freeze: the command-line process for
 // check, thaw and freeze -- CMD, the keeper for a plain freeze (see keeper.ts).
-import { FreezeJournal, type FrozenRecord } from '../daemon/freeze-journal.ts';
-import { createHookEngine, type HookEngine, type HookObserver } from '../daemon/hook-engine.ts';
+import { FreezeJournal, type FrozenRecord } from '../state/freeze-journal.ts';
+import { createHookEngine, type HookEngine, type HookObserver } from '../engine/hook-engine.ts';
 import { FreezeEngine } from '../engine/freeze-engine.ts';
-import { adviceFor, describeHolder, HooksLock, type LockHolder } from '../daemon/hooks-lock.ts';
-import { hooksLockIn, journalIn } from '../daemon/paths.ts';
+import { adviceFor, describeHolder, HooksLock, type LockHolder } from '../state/hooks-lock.ts';
+import { hooksLockIn, journalIn } from '../state/paths.ts';
 import { hookBudget, scanProblems, type FrozenHook, type HookOp, type HookReason, type HookRef, type SequenceResult } from '../hooks/index.ts';
 import type { HoldingLogger } from '../log/logger.ts';
 import { systemClock, type Clock } from '../util/clock.ts';

@@ -6,9 +6,9 @@
 // runner or the native bindings, and nothing takes the hooks lock.
 import { readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { FreezeJournal, type FrozenRecord } from '../daemon/freeze-journal.ts';
-import { pidAlive, readHolder, type LockHolder } from '../daemon/lock-holder.ts';
-import { hooksLockIn, journalIn, keeperSocketIn } from '../daemon/paths.ts';
+import { FreezeJournal, type FrozenRecord } from '../state/freeze-journal.ts';
+import { pidAlive, readHolder, type LockHolder } from '../state/lock-holder.ts';
+import { hooksLockIn, journalIn, keeperSocketIn } from '../state/paths.ts';
 import type { AgentStatus } from '../daemon/vss-agent.ts';
 import { scanHooks } from '../hooks/hook-scan.ts';
 import type { HookVerdict } from '../hooks/types.ts';

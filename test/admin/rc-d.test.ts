@@ -1,7 +1,7 @@
 // rc.d/hvvss, the shipped script unchanged, run through its start, status and stop paths with
 // stand-ins for rc.subr(8) and daemon(8) (test/admin/rc-standin/), starting the real hvvss daemon
 // against the emulator.
-import { DAEMON_NODE_FLAGS } from '../../src/daemon/paths.ts';
+import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 import { missing } from '../support/requirements.ts';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

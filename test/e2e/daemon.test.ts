@@ -1,6 +1,6 @@
 // hvvss daemon as a separate process against the emulated kernel, with real hook scripts.
 // Every test ends by checking that nothing is left frozen.
-import { DAEMON_NODE_FLAGS } from '../../src/daemon/paths.ts';
+import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';

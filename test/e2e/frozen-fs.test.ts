@@ -15,7 +15,7 @@ import { cleanupsPerTest } from '../support/cleanups.ts';
 import { waitForFile } from '../support/watch-file.ts';
 import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
 import { missing } from '../support/requirements.ts';
-import { DAEMON_NODE_FLAGS } from '../../src/daemon/paths.ts';
+import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 
 const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
