@@ -1,0 +1,189 @@
+// One spawned hook process: `HOOK check|freeze|thaw` with a fixed environment, cwd `/`, its own
+// process group, its output read line by line, and for freeze the notify pipe (READY) and the
+// held stdin pipe. Knows how to end itself (TERM, then KILL, to the whole group); the rules of
+// when (budgets, deadlines, residents) are the runner's.
+import { execa } from 'execa';
+import type { Readable, Writable } from 'node:stream';
+import type { ChildProcess } from 'node:child_process';
+import type { Clock, Timer } from '../util/clock.ts';
+import { readLines } from '../util/line-splitter.ts';
+import { signalGroup } from '../util/process-group.ts';
+import { NOTIFY_FD } from './hook-env.ts';
+import type { HookLogFn, HookOp, HookRef, HookStream } from './types.ts';
+
+/** Lines longer than this are split, so a hook printing without newlines cannot grow our memory. */
+const MAX_LINE = 16 * 1024;
+
+export const LEFTOVER_NOTE = 'left a background process holding its output; stopped reading it';
+
+export interface ExitInfo {
+  exitCode: number | null;
+  signal: string | null;
+  /** Set when the hook could not be started at all (ENOENT, EACCES, ENOEXEC...). */
+  spawnError?: string;
+}
+
+export function safeLog(onLog: HookLogFn | undefined, hook: string, op: HookOp, stream: HookStream, line: string): void {
+  if (!onLog) return;
+  try {
+    onLog({ hook, op, stream, line });
+  } catch {
+    // A failing logger must not break the runner.
+  }
+}
+
+export function sleepOn(clock: Clock, ms: number): { promise: Promise<'timeout'>; timer: Timer } {
+  let timer!: Timer;
+  const promise = new Promise<'timeout'>((resolve) => {
+    timer = clock.setTimer(ms, () => resolve('timeout'));
+  });
+  return { promise, timer };
+}
+
+export interface SpawnOptions {
+  op: HookOp;
+  env: Record<string, string>;
+  clock: Clock;
+  drainMs: number;
+  onLog: HookLogFn | undefined;
+}
+
+/**
+ * A spawned hook process (internal). `exit` settles when the process itself exits; `done` when, in addition,
+ * its output has been drained (or abandoned after `drainMs` because a background child still holds it).
+ */
+export class HookProcess {
+  readonly name: string;
+  readonly op: HookOp;
+  readonly pid: number | undefined;
+  readonly exit: Promise<ExitInfo>;
+  readonly done: Promise<ExitInfo>;
+  /** Resolves when the hook writes READY to fd 3 (freeze only); never otherwise. */
+  readonly ready: Promise<void>;
+  exited = false;
+  finished = false;
+  leftBackground = false;
+  #child: ChildProcess;
+  #stdin: Writable | null;
+  #onLog: HookLogFn | undefined;
+  #clock: Clock;
+  #terminating = false;
+  #killTimer: Timer | undefined;
+
+  constructor(hook: HookRef, options: SpawnOptions) {
+    this.name = hook.name;
+    this.op = options.op;
+    this.#onLog = options.onLog;
+    this.#clock = options.clock;
+    const isFreeze = options.op === 'freeze';
+    const sub = execa(hook.path, [options.op], {
+      cwd: '/',
+      env: options.env,
+      extendEnv: false,
+      detached: true,
+      reject: false,
+      buffer: false,
+      stripFinalNewline: false,
+      // freeze: stdin is a pipe we hold open (closing it tells a resident hook to let go), fd 3 the notify pipe.
+      // check/thaw: stdin is /dev/null ('ignore').
+      stdio: isFreeze ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+    });
+    this.#child = sub.nodeChildProcess;
+    this.pid = sub.pid;
+    this.#stdin = isFreeze ? (sub.stdin as Writable | null) : null;
+    this.#stdin?.on('error', () => {
+      // EPIPE when the hook exits without reading its stdin: expected.
+    });
+
+    const outputs: Readable[] = [];
+    const out = sub.stdout as Readable | null;
+    const err = sub.stderr as Readable | null;
+    if (out) {
+      outputs.push(out);
+      readLines(out, (line) => safeLog(this.#onLog, this.name, this.op, 'stdout', line), MAX_LINE);
+    }
+    if (err) {
+      outputs.push(err);
+      readLines(err, (line) => safeLog(this.#onLog, this.name, this.op, 'stderr', line), MAX_LINE);
+    }
+    let resolveReady!: () => void;
+    this.ready = new Promise<void>((resolve) => {
+      resolveReady = resolve;
+    });
+    const notify = isFreeze ? (sub.stdio[NOTIFY_FD] as Readable | null | undefined) : undefined;
+    if (notify) {
+      outputs.push(notify);
+      readLines(notify, (line) => {
+        if (line.trim() === 'READY') resolveReady();
+        else safeLog(this.#onLog, this.name, this.op, 'notify', line);
+      }, MAX_LINE);
+    }
+    const outputsClosed = Promise.all(
+      outputs.map((s) => (s.destroyed || s.closed ? Promise.resolve() : new Promise<void>((resolve) => s.once('close', () => resolve())))),
+    );
+
+    // execa settles once the process exited and its streams ended. Without an 'exit' event first, the spawn failed.
+    const settled = Promise.resolve(sub).then(
+      (r) => r,
+      (e: unknown) => ({ failed: true, message: String(e), exitCode: undefined, signal: undefined }) as const,
+    );
+
+    this.exit = new Promise<ExitInfo>((resolve) => {
+      this.#child.once('exit', (code, signal) => {
+        this.exited = true;
+        if (this.#terminating && this.pid !== undefined) this.#signalGroup('SIGKILL'); // clear the leftovers of a killed hook
+        resolve({ exitCode: code, signal });
+      });
+      void settled.then((r) => {
+        if (this.exited) return;
+        this.exited = true;
+        const message = 'originalMessage' in r && typeof r.originalMessage === 'string' && r.originalMessage ? r.originalMessage : r.message;
+        resolve({ exitCode: null, signal: null, spawnError: message ?? 'cannot start' });
+      });
+    });
+
+    this.done = this.exit.then(async (info) => {
+      if (info.spawnError === undefined) {
+        const drain = sleepOn(this.#clock, options.drainMs);
+        const how = await Promise.race([outputsClosed.then(() => 'closed' as const), drain.promise]);
+        drain.timer.cancel();
+        if (how === 'timeout') {
+          this.leftBackground = true;
+          for (const s of outputs) s.destroy();
+          safeLog(this.#onLog, this.name, this.op, 'runner', LEFTOVER_NOTE);
+        }
+      }
+      this.#stdin?.destroy();
+      this.#killTimer?.cancel();
+      this.finished = true;
+      return info;
+    });
+  }
+
+  /** Sends `sig` to the hook's whole process group (gone already is fine). */
+  #signalGroup(sig: NodeJS.Signals): void {
+    signalGroup(this.pid, sig);
+  }
+
+  /** SIGTERM to the process group now, SIGKILL to it after `graceMs` if the hook has not exited. */
+  terminate(graceMs: number): void {
+    if (this.finished || this.#terminating) return;
+    this.#terminating = true;
+    if (this.exited) {
+      this.#signalGroup('SIGKILL');
+      return;
+    }
+    this.#signalGroup('SIGTERM');
+    this.#killTimer = this.#clock.setTimer(graceMs, () => {
+      if (this.exited) return;
+      safeLog(this.#onLog, this.name, this.op, 'runner', `still running ${graceMs} ms after SIGTERM: sending SIGKILL to its process group`);
+      this.#signalGroup('SIGKILL');
+    });
+  }
+
+  /** EOF on the hook's stdin (freeze only): tells a resident hook to let go. */
+  closeStdin(): void {
+    this.#stdin?.end();
+  }
+}
+
