@@ -12,6 +12,7 @@ export interface RunFlagValues {
   readonly 'hook-timeout': number;
   readonly 'kill-grace': number;
   readonly 'state-dir': string;
+  readonly socket: string;
   readonly json: boolean;
   readonly 'dry-run': boolean;
   readonly 'max-frozen'?: number;
@@ -21,6 +22,7 @@ export function settingsFrom(flags: RunFlagValues): ManualSettings {
   return {
     hooksDir: flags['hooks-dir'],
     stateDir: flags['state-dir'],
+    socket: flags.socket,
     timeoutMs: flags.timeout * 1000,
     hookTimeoutMs: flags['hook-timeout'] * 1000,
     killGraceMs: flags['kill-grace'] * 1000,

@@ -10,7 +10,8 @@ import { FreezeJournal } from '../state/freeze-journal.ts';
 import { createHookEngine } from '../engine/hook-engine.ts';
 import { VssAgent } from '../daemon/vss-agent.ts';
 import { FreezeEngine } from '../engine/freeze-engine.ts';
-import { StatusServer } from '../daemon/status-server.ts';
+import { ControlServer } from '../daemon/control-server.ts';
+import { ManualService } from '../daemon/manual-service.ts';
 import { processTrustedUids } from '../hooks/trusted-path.ts';
 import { prepareStateDir } from '../state/index.ts';
 
@@ -99,16 +100,28 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                 else logger.debug(`poll interrupted (${event.code}): polling again`);
               },
             });
-            const status = await StatusServer.listen(flags.socket, () => ({
-              pid: process.pid,
-              startedAt: startedAt.toISOString(),
-              uptimeMs: Date.now() - startedAt.getTime(),
-              device: flags.device,
-              registered: true,
-              hooksDir: hooks.dir,
-              settings: { kernelTimeoutMs, requestTimeoutMs, hookTimeoutMs: flags['hook-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 },
-              ...agent.status(),
-            }));
+            const manual = new ManualService({
+              agent,
+              engine,
+              log: logger,
+              stateDir: flags['state-dir'],
+              hookTimeoutMs: flags['hook-timeout'] * 1000,
+              killGraceMs: flags['kill-grace'] * 1000,
+            });
+            const status = await ControlServer.listen(flags.socket, {
+              status: () => ({
+                pid: process.pid,
+                startedAt: startedAt.toISOString(),
+                uptimeMs: Date.now() - startedAt.getTime(),
+                device: flags.device,
+                registered: true,
+                hooksDir: hooks.dir,
+                stateDir: flags['state-dir'],
+                settings: { kernelTimeoutMs, requestTimeoutMs, hookTimeoutMs: flags['hook-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 },
+                ...agent.status(),
+              }),
+              manual: (request, connection) => manual.handle(request, connection),
+            });
             return { agent, device, pidfile, status };
           } catch (err) {
             pidfile.release();

@@ -51,7 +51,9 @@ export interface TransactionRecord {
 export interface AgentStatus {
   readonly phase: AgentPhase;
   readonly current: { readonly op: string; readonly msgid: string; readonly since: string } | undefined;
-  readonly frozen: { readonly since: string; readonly msgid: string; readonly hooks: readonly string[]; readonly watchdogAt: string } | undefined;
+  readonly frozen:
+    | { readonly since: string; readonly reason: HookReason; readonly msgid: string; readonly hooks: readonly string[]; readonly watchdogAt: string }
+    | undefined;
   readonly transactions: readonly TransactionRecord[];
   /** Every transaction since the daemon started, counted by op, reason and result (for monitoring). */
   readonly counters: readonly TransactionCount[];
@@ -120,6 +122,7 @@ export class VssAgent {
       current: this.#current,
       frozen: frozen && {
         since: frozen.since.toISOString(),
+        reason: frozen.reason,
         msgid: frozen.msgid,
         hooks: frozen.hooks.map((h) => h.hook.name),
         watchdogAt: (frozen.watchdogAt ?? frozen.since).toISOString(),
@@ -145,6 +148,51 @@ export class VssAgent {
   stop(why: string): boolean {
     if (!this.#stop.signal.aborted) this.#stop.abort(why);
     return this.#current !== undefined;
+  }
+
+  /**
+   * An operator command run by the daemon (hvvss check/freeze/thaw while it runs): serialized
+   * with host requests, on the same engine. `busy` makes the answer when it cannot run now.
+   */
+  async manual<T>(op: 'check' | 'freeze' | 'thaw', task: () => Promise<T>, busy: (why: string) => T): Promise<T> {
+    if (this.#stop.signal.aborted) return busy('the daemon is stopping');
+    const background = this.#background;
+    if (background) return busy(`the daemon is ${background.what}`);
+    return this.#exclusive(async () => {
+      if (op !== 'thaw') {
+        const frozen = this.#engine.frozen;
+        if (frozen) {
+          return busy(
+            frozen.reason === 'manual'
+              ? `a manual freeze held by the daemon since ${frozen.since.toISOString()}; end it with "hvvss thaw"`
+              : `a host backup holds the hooks frozen since ${frozen.since.toISOString()} (msgid ${frozen.msgid}); it thaws at the host's THAW or the watchdog`,
+          );
+        }
+        const claim = this.#tryClaim('host request');
+        if (!claim.ok) return busy(claim.why);
+        // Said before anything is frozen, like a host freeze.
+        this.#guard?.describe({ op: `manual ${op}` });
+      }
+      this.#current = { op: `manual ${op}`, msgid: '', since: this.#clock.wallNow().toISOString() };
+      this.#phase = op === 'check' ? 'checking' : op === 'freeze' ? 'freezing' : 'thawing';
+      try {
+        return await task();
+      } finally {
+        this.#current = undefined;
+        this.#phase = this.#engine.frozen ? 'frozen' : 'idle';
+        this.#releaseIfIdle();
+      }
+    });
+  }
+
+  /** Thaws the current freeze in the background if it is still the one that began at `since` (a manual freeze's watchdog, or its client gone). */
+  thawLater(since: Date, reason: HookReason, why: string): void {
+    this.#inBackground(`thawing a manual freeze (${why})`, async () => {
+      const frozen = this.#engine.frozen;
+      if (!frozen || frozen.since.getTime() !== since.getTime()) return;
+      this.#log.warn(`manual freeze since ${frozen.since.toISOString()}: ${why}: thawing now`);
+      await this.#thawNow(reason, undefined);
+    });
   }
 
   /**
@@ -373,7 +421,21 @@ export class VssAgent {
     return request.readAt + this.#settings.requestTimeoutMs;
   }
 
+  /** A manual freeze held by the daemon is not the host's: its CHECK and FREEZE are refused meanwhile. */
+  #refuseWhileManual(request: VssRequest, op: 'check' | 'freeze'): boolean {
+    const frozen = this.#engine.frozen;
+    if (frozen?.reason !== 'manual') return false;
+    this.#fail(
+      request,
+      this.#begin(op, request.msgidText, 'host'),
+      `refused: a manual freeze (hvvss freeze) has held the hooks since ${frozen.since.toISOString()}`,
+      'so the host fails this backup instead of mixing it with that freeze. End it with "hvvss thaw" and the next backup will work.',
+    );
+    return true;
+  }
+
   async #check(request: VssRequest): Promise<void> {
+    if (this.#refuseWhileManual(request, 'check')) return;
     if (this.#refuseIfBusy(request, 'check')) return;
     try {
       this.#phase = 'checking';
@@ -393,6 +455,7 @@ export class VssAgent {
   }
 
   async #freeze(request: VssRequest): Promise<void> {
+    if (this.#refuseWhileManual(request, 'freeze')) return;
     const previous = this.#engine.frozen;
     if (previous) {
       // The host retries after a failed backup without sending THAW: start from a clean state.
@@ -462,9 +525,10 @@ export class VssAgent {
    * then go on in the background, and the answer is failure (not everything is known to be thawed).
    */
   async #hostThaw(request: VssRequest): Promise<void> {
-    if (!this.#engine.frozen) {
+    const frozen = this.#engine.frozen;
+    if (!frozen || frozen.reason === 'manual') {
       const record = this.#begin('thaw', request.msgidText, 'host');
-      this.#log.info(`THAW with nothing frozen (msgid ${request.msgidText}): answering success`);
+      this.#log.info(`THAW with nothing of the host's frozen (msgid ${request.msgidText}): answering success${frozen ? '; the manual freeze stays' : ''}`);
       this.#answer(request, 'success', record);
       this.#end(record, 'success');
       return;

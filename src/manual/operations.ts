@@ -7,6 +7,7 @@ import { adviceFor, describeHolder, HooksLock, pidAlive, type LockHolder } from 
 import { hooksLockIn } from '../state/paths.ts';
 import type { FrozenRecord } from '../state/freeze-journal.ts';
 import { freezeWithKeeper, KeeperGoneError, thawThroughKeeper } from './keeper-client.ts';
+import { askDaemon, freezeHeldByDaemon } from './daemon-client.ts';
 import { runWhileFrozen, shellQuote } from './run-command.ts';
 import { EXIT, firstFailure, plural, type DryRunEntry, type DryRunReport, type EmitFn, type ManualCommand, type ManualReport, type StepReport } from './report.ts';
 import { ManualSession, type Claimed, type ManualSettings } from './session.ts';
@@ -53,30 +54,44 @@ function rollbackText(rollback: StepReport | undefined): string {
   return rollback.ok ? `; rolled back ${plural(rollback.hooks.length, 'hook')}` : `; the rollback failed too: ${failures(rollback)}`;
 }
 
+/** A step that ran no hook (nothing to check); the daemon sends none when nothing ran. */
+const noStep = (op: StepReport['op']): StepReport => ({ op, reason: 'manual', ok: true, hooks: [], problems: [] });
+
 export async function runCheck(context: OperationContext): Promise<ManualReport> {
   const { settings, emit, interrupt } = context;
-  const session = new ManualSession(settings, { emit });
-  const claim = session.claim({ op: 'check' });
-  if (!claim.ok) return refusedReport('check', claim, settings.hooksDir);
-  try {
-    const step = await session.check(interrupt);
-    const exitCode = step.ok ? EXIT.ok : (interruptedStatus(interrupt) ?? EXIT.failed);
-    const summary = step.ok
-      ? step.hooks.length === 0
-        ? `check: no hooks to run in ${session.hooks.dir}`
-        : `check: ${plural(step.hooks.length, 'hook')} ok`
-      : `check failed: ${failures(step)}`;
-    return { command: 'check', ok: step.ok, exitCode, summary, hooksDir: settings.hooksDir, steps: [step] };
-  } finally {
-    session.lock.release();
+  const hooksDir = settings.hooksDir;
+  // A running daemon runs the hooks itself (one engine for the machine); otherwise we do.
+  const viaDaemon = await askDaemon(settings.socket, { cmd: 'check', hooksDir, timeoutMs: settings.timeoutMs }, emit, interrupt);
+  if (viaDaemon?.refused) return refusedReport('check', { ok: false, ...viaDaemon.refused }, hooksDir);
+  let step: StepReport;
+  if (viaDaemon) {
+    step = viaDaemon.steps[0] ?? noStep('check');
+  } else {
+    const session = new ManualSession(settings, { emit });
+    const claim = session.claim({ op: 'check' });
+    if (!claim.ok) return refusedReport('check', claim, hooksDir);
+    try {
+      step = await session.check(interrupt);
+    } finally {
+      session.lock.release();
+    }
   }
+  const exitCode = step.ok ? EXIT.ok : (interruptedStatus(interrupt) ?? EXIT.failed);
+  const summary = step.ok
+    ? step.hooks.length === 0
+      ? `check: no hooks to run in ${hooksDir}`
+      : `check: ${plural(step.hooks.length, 'hook')} ok`
+    : `check failed: ${failures(step)}`;
+  return { command: 'check', ok: step.ok, exitCode, summary, hooksDir, steps: [step] };
 }
 
 /** hvvss freeze without a command: a keeper freezes and holds the freeze until hvvss thaw or --max-frozen. */
 export async function runFreeze(context: OperationContext): Promise<ManualReport> {
   const { settings, emit, interrupt } = context;
-  const done = await freezeWithKeeper(settings, emit, interrupt);
   const hooksDir = settings.hooksDir;
+  // A running daemon holds the freeze itself (with its watchdog); otherwise a keeper does.
+  const request = { cmd: 'freeze', hooksDir, timeoutMs: settings.timeoutMs, maxFrozenMs: settings.maxFrozenMs } as const;
+  const done = (await askDaemon(settings.socket, request, emit, interrupt)) ?? (await freezeWithKeeper(settings, emit, interrupt));
   if (done.refused) {
     return refusedReport('freeze', { ok: false, ...done.refused }, hooksDir);
   }
@@ -104,32 +119,71 @@ export interface FreezeCommandOptions {
   readonly settled: () => Promise<void>;
 }
 
+/** A freeze that this command holds while its command runs: through the daemon, or its own. */
+interface CommandFreeze {
+  readonly ok: boolean;
+  readonly steps: readonly StepReport[];
+  readonly problem?: string;
+  readonly frozen?: { readonly hooks: number; readonly since: Date };
+  thaw(reason: 'manual' | 'watchdog'): Promise<StepReport>;
+  release(): void;
+}
+
+async function holdFreeze(context: OperationContext, commandText: string): Promise<CommandFreeze | ManualReport> {
+  const { settings, emit, interrupt } = context;
+  const hooksDir = settings.hooksDir;
+  const request = { cmd: 'freeze', hooksDir, timeoutMs: settings.timeoutMs, maxFrozenMs: settings.maxFrozenMs, command: commandText } as const;
+  const held = await freezeHeldByDaemon(settings.socket, request, emit, interrupt);
+  if (held) {
+    const { outcome } = held;
+    if (outcome.refused) return refusedReport('freeze', { ok: false, ...outcome.refused }, hooksDir);
+    return {
+      ok: outcome.ok,
+      steps: outcome.steps,
+      ...(outcome.problem === undefined ? {} : { problem: outcome.problem }),
+      ...(outcome.frozen ? { frozen: { hooks: outcome.frozen.hooks.length, since: new Date(outcome.frozen.since) } } : {}),
+      thaw: async () => (await held.thaw()).steps[0] ?? noStep('thaw'),
+      release: () => {},
+    };
+  }
+  const session = new ManualSession(settings, { emit });
+  const claim = session.claim({ op: 'freeze', command: commandText });
+  if (!claim.ok) return refusedReport('freeze', claim, hooksDir);
+  const outcome = await session.freeze(interrupt, { command: commandText });
+  return {
+    ok: outcome.ok,
+    steps: outcome.steps,
+    ...(outcome.problem === undefined ? {} : { problem: outcome.problem }),
+    ...(outcome.frozen ? { frozen: { hooks: outcome.frozen.hooks.length, since: outcome.frozen.since } } : {}),
+    thaw: (reason) => session.thaw(reason, settings.timeoutMs),
+    release: () => session.lock.release(),
+  };
+}
+
 /** hvvss freeze -- COMMAND: freeze, run the command while frozen, thaw whatever happens. */
 export async function runFreezeCommand(context: OperationContext, options: FreezeCommandOptions): Promise<ManualReport> {
   const { settings, emit, interrupt } = context;
   const hooksDir = settings.hooksDir;
   const commandText = shellQuote(options.argv);
-  const session = new ManualSession(settings, { emit });
-  const claim = session.claim({ op: 'freeze', command: commandText });
-  if (!claim.ok) return refusedReport('freeze', claim, hooksDir);
+  const freeze = await holdFreeze(context, commandText);
+  if ('command' in freeze) return freeze;
   try {
-    const outcome = await session.freeze(interrupt, { command: commandText });
-    if (!outcome.frozen) {
-      const freeze = outcome.steps[0];
-      const why = outcome.problem ?? (freeze ? failures(freeze) : 'failed');
+    if (!freeze.frozen || !freeze.ok) {
+      const first = freeze.steps[0];
+      const why = freeze.problem ?? (first ? failures(first) : 'failed');
       return {
         command: 'freeze',
         ok: false,
         exitCode: interruptedStatus(interrupt) ?? EXIT.failed,
-        summary: `freeze failed: ${why}${rollbackText(outcome.steps[1])}; ${commandText} was not run`,
+        summary: `freeze failed: ${why}${rollbackText(freeze.steps[1])}; ${commandText} was not run`,
         hooksDir,
-        steps: outcome.steps,
+        steps: freeze.steps,
       };
     }
-    const { hooks, since } = outcome.frozen;
+    const { hooks, since } = freeze.frozen;
     const autoThawAt = new Date(since.getTime() + settings.maxFrozenMs);
     await options.settled();
-    emit({ type: 'note', level: 'info', text: `frozen ${plural(hooks.length, 'hook')}; running ${commandText} (thawed after it, or at ${autoThawAt.toISOString()} at the latest)` });
+    emit({ type: 'note', level: 'info', text: `frozen ${plural(hooks, 'hook')}; running ${commandText} (thawed after it, or at ${autoThawAt.toISOString()} at the latest)` });
     await options.settled();
     const run = await runWhileFrozen(options.argv, {
       stdout: options.stdout,
@@ -138,9 +192,8 @@ export async function runFreezeCommand(context: OperationContext, options: Freez
       interrupt,
       note: (text) => emit({ type: 'note', level: 'warn', text }),
     });
-    const reason = run.overdue ? 'watchdog' : 'manual';
-    const thaw = await session.thaw(reason, settings.timeoutMs);
-    const steps = [...outcome.steps, thaw];
+    const thaw = await freeze.thaw(run.overdue ? 'watchdog' : 'manual');
+    const steps = [...freeze.steps, thaw];
     let status = run.exitCode ?? signalStatus(run.signal ?? undefined);
     if (run.exitCode === 0 && run.stopped) status = interruptedStatus(interrupt) ?? EXIT.failed;
     if (status === 0 && !thaw.ok) status = EXIT.failed;
@@ -149,7 +202,7 @@ export async function runFreezeCommand(context: OperationContext, options: Freez
     const { overdue: _overdue, ...commandRun } = run;
     return { command: 'freeze', ok: status === 0, exitCode: status, summary, hooksDir, steps, run: commandRun };
   } finally {
-    session.lock.release();
+    freeze.release();
   }
 }
 
@@ -166,8 +219,12 @@ async function lastThaw(path: string): Promise<string> {
 
 /** hvvss thaw: thaws exactly what the journal records, through its keeper if alive, else from the journal. */
 export async function runThaw(context: OperationContext): Promise<ManualReport> {
-  const { settings, emit } = context;
+  const { settings, emit, interrupt } = context;
   const hooksDir = settings.hooksDir;
+  // A manual freeze the daemon holds is thawed by the daemon; anything else as before.
+  const viaDaemon = await askDaemon(settings.socket, { cmd: 'thaw', hooksDir, timeoutMs: settings.timeoutMs }, emit, interrupt);
+  if (viaDaemon?.refused) return refusedReport('thaw', { ok: false, ...viaDaemon.refused }, hooksDir);
+  if (viaDaemon && !viaDaemon.nothingHeld) return thawReport(viaDaemon.steps[0] ?? noStep('thaw'), 'held by the daemon', hooksDir);
   const session = new ManualSession(settings, { emit });
   // The keeper may finish its automatic thaw while we look: then look again.
   for (let attempt = 1; ; attempt++) {

@@ -17,6 +17,8 @@ import { plural, type EmitFn, type StepReport } from './report.ts';
 export interface ManualSettings {
   readonly hooksDir: string;
   readonly stateDir: string;
+  /** The daemon's socket: when a daemon answers there, it runs the hooks (see daemon-client.ts). */
+  readonly socket: string;
   /** Limit of a whole check or freeze sequence, like a host request's (--timeout). */
   readonly timeoutMs: number;
   readonly hookTimeoutMs: number;
@@ -64,12 +66,22 @@ export class ManualSession {
   readonly #emit: EmitFn;
   readonly #clock: Clock;
 
-  constructor(settings: ManualSettings, deps: { emit: EmitFn; log?: HoldingLogger; clock?: Clock }) {
+  /**
+   * Without `engine`, a device-less engine of its own (the keeper, freeze -- CMD, check and thaw
+   * when no daemon runs); with it, the daemon's engine (the daemon runs the command).
+   */
+  constructor(settings: ManualSettings, deps: { emit: EmitFn; log?: HoldingLogger; clock?: Clock; engine?: FreezeEngine }) {
     this.settings = settings;
     this.#emit = deps.emit;
     this.#clock = deps.clock ?? systemClock;
     const log = deps.log ?? silentLogger;
     this.lock = new HooksLock(hooksLockIn(settings.stateDir), 'manual');
+    if (deps.engine) {
+      this.engine = deps.engine;
+      this.hooks = deps.engine.hooks;
+      this.journal = deps.engine.journal;
+      return;
+    }
     this.journal = new FreezeJournal(journalIn(settings.stateDir));
     this.hooks = createHookEngine({
       dir: settings.hooksDir,

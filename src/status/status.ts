@@ -102,6 +102,7 @@ function readSocketDocument(path: string, timeoutMs: number): Promise<unknown> {
       reject(new Error(`no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write('{"cmd":"status"}\n'));
     socket.on('data', (chunk: string) => (text += chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);

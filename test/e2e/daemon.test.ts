@@ -335,6 +335,7 @@ async function readStatus(socket: string): Promise<{ phase: string; frozen: { ho
   const conn = createConnection(socket);
   let text = '';
   conn.setEncoding('utf8');
+  conn.on('connect', () => conn.write('{"cmd":"status"}\n'));
   conn.on('data', (chunk: string) => (text += chunk));
   await within(new Promise((resolve) => conn.on('end', resolve)), 5_000, 'the status socket');
   return JSON.parse(text);
