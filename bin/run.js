@@ -15,5 +15,5 @@ if (process.argv[2] !== 'status') {
   const { enableCompileCache } = await import('node:module');
   enableCompileCache?.();
 }
-const { execute } = await import('@oclif/core');
-await execute({ dir: import.meta.url });
+const { runCli } = await import('../dist/cli/run-cli.js');
+await runCli(import.meta.url);
