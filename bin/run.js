@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Entry point of the installed command: runs the tsc-built dist/ through the oclif manifest.
-const [major] = process.versions.node.split('.').map(Number);
-if (major < 22) {
+// 22.13: the newest "engines" among the dependencies (listr2's).
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 13)) {
   process.stderr.write(
-    `hvvss: Node.js ${process.versions.node} is too old; hvvss needs Node.js 22 or later.\n` +
+    `hvvss: Node.js ${process.versions.node} is too old; hvvss needs Node.js 22.13 or later.\n` +
       'Install a newer Node.js (on FreeBSD: pkg install node24) and run hvvss again.\n',
   );
   process.exit(1);
