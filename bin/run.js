@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Entry point of the installed command: runs the tsc-built dist/ through the oclif manifest.
-const [major] = process.versions.node.split('.').map(Number);
-if (major < 22) {
+// 22.13: the newest "engines" among the dependencies (listr2's).
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 13)) {
   process.stderr.write(
-    `hvvss: Node.js ${process.versions.node} is too old; hvvss needs Node.js 22 or later.\n` +
+    `hvvss: Node.js ${process.versions.node} is too old; hvvss needs Node.js 22.13 or later.\n` +
       'Install a newer Node.js (on FreeBSD: pkg install node24) and run hvvss again.\n',
   );
   process.exit(1);
@@ -15,5 +16,5 @@ if (process.argv[2] !== 'status') {
   const { enableCompileCache } = await import('node:module');
   enableCompileCache?.();
 }
-const { execute } = await import('@oclif/core');
-await execute({ dir: import.meta.url });
+const { runCli } = await import('../dist/cli/run-cli.js');
+await runCli(import.meta.url);

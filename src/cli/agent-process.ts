@@ -10,6 +10,11 @@ export interface AgentProcessOptions<Resource> {
   readonly facility: 'daemon' | 'user';
   /** Where foreground logs go: simulate prints to stdout, the daemon to stderr. */
   readonly stream: NodeJS.WritableStream;
+  /**
+   * Log through syslog(3) even in the foreground (for daemon(8) in rc.d): every line keeps its own
+   * priority, where daemon(8) -S would log all of them at one.
+   */
+  readonly syslog?: boolean;
   /** Node/V8 options for the detached process. */
   readonly nodeFlags?: readonly string[];
   /** Acquires what the agent needs (opens the device). Throwing here fails start-up. */
@@ -18,7 +23,19 @@ export interface AgentProcessOptions<Resource> {
   readonly run: (resource: Resource, log: AgentLogger, signal: AbortSignal) => Promise<void>;
 }
 
-export class StartupError extends Error {}
+export class StartupError extends Error {
+  /** Already logged to syslog (--syslog, or the detached copy): print it again only to a person. */
+  readonly logged: boolean;
+  constructor(message: string, logged = false) {
+    super(message);
+    this.logged = logged;
+  }
+
+  /** Whether the command should still print it: not when syslog has it and no terminal is watching. */
+  get shouldPrint(): boolean {
+    return !this.logged || process.stderr.isTTY === true;
+  }
+}
 
 /**
  * Runs an agent. Without `foreground`, starts a detached copy and returns once that copy is
@@ -31,15 +48,19 @@ export async function runAgentProcess<Resource>(options: AgentProcessOptions<Res
     process.stderr.write(`${options.name}: running in the background as pid ${pid}, logging to syslog\n`);
     return;
   }
-  const logger = new AgentLogger(isDetachedChild() ? syslogSink(options.facility) : streamSink(options.stream), { debug: options.debug });
+  const toSyslog = isDetachedChild() || options.syslog === true;
+  const logger = new AgentLogger(toSyslog ? syslogSink(options.facility) : streamSink(options.stream), { debug: options.debug });
   let resource: Resource;
   try {
     resource = await options.start(logger);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    logger.error(message);
+    // Said once where whoever started it looks: logging to stderr, the command prints it (not the
+    // logger too); logging to syslog, it goes there at err, and to the waiting parent of a detached
+    // copy, which prints it.
+    if (toSyslog) logger.error(message);
     reportReadiness(message);
-    throw new StartupError(message);
+    throw new StartupError(message, toSyslog);
   }
   reportReadiness();
   const stop = new AbortController();

@@ -1,13 +1,21 @@
 // Flags shared by the commands that open the device.
 import { Flags } from '@oclif/core';
+import { resolve } from 'node:path';
 import { APP_DEVICE, KERNEL_TIMEOUT_MS } from '../protocol/hv-vss.ts';
 import { defaultPaths, describeDefault, pidfileIn, socketIn, type DaemonPaths } from '../state/paths.ts';
+
+/**
+ * Paths are made absolute as they are parsed (from the flag or its environment variable): the
+ * freeze keeper runs from /, and the daemon reports its paths to "hvvss status" run elsewhere.
+ */
+const absolute = async (input: string): Promise<string> => resolve(input);
 
 export const deviceFlag = Flags.string({
   summary: 'Application VSS device to register on.',
   env: 'HVVSS_DEVICE',
   default: APP_DEVICE,
   helpValue: 'PATH',
+  parse: absolute,
 });
 
 export const kernelTimeoutFlag = Flags.custom<number>({
@@ -46,6 +54,7 @@ const pathFlag = (summary: string, helpValue: string, pick: (p: DaemonPaths) => 
     default: pick(defaultPaths()),
     defaultHelp: async () => describeDefault(pick),
     helpValue,
+    parse: absolute,
   });
 
 export const hooksDirFlag = pathFlag('Directory of hook scripts.', 'DIR', (p) => p.hooksDir, 'HVVSS_HOOKS_DIR');

@@ -24,7 +24,7 @@ Whatever it freezes it thaws: after a failed freeze (rollback), when an answer c
 
 It never mixes with the operator commands: while "hvvss freeze" (or check, thaw) holds the hooks, it answers the host's CHECK and FREEZE with failure and logs who holds them; a freeze recorded by a manual holder that is still alive is left to that holder at start-up.
 
-Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the parent exits non-zero with the reason if the daemon could not start.`;
+Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the parent exits non-zero with the reason if the daemon could not start. With -n it logs to standard error, or with --syslog to syslog as when detached: rc.d runs "hvvss daemon -n --syslog" under daemon(8), so that an error reaches syslog as an error and a debug line as debug.`;
 
   static override examples = [
     { description: 'Run in the foreground with debug output:', command: '<%= config.bin %> <%= command.id %> -n -d' },
@@ -32,7 +32,8 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
   ];
 
   static override flags = {
-    foreground: Flags.boolean({ char: 'n', summary: 'Stay in the foreground and log to standard error.' }),
+    foreground: Flags.boolean({ char: 'n', summary: 'Stay in the foreground and log to standard error (to syslog with --syslog).' }),
+    syslog: Flags.boolean({ summary: 'Log to syslog (ident hvvss, facility daemon), each line with its own priority, also in the foreground: for daemon(8) in rc.d.' }),
     debug: Flags.boolean({ char: 'd', summary: 'Log debug lines too.' }),
     device: deviceFlag,
     'hooks-dir': hooksDirFlag,
@@ -65,6 +66,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
       await runAgentProcess({
         name: 'hvvss daemon',
         foreground: flags.foreground,
+        syslog: flags.syslog,
         debug: flags.debug,
         facility: 'daemon',
         stream: process.stderr,
@@ -155,7 +157,10 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
         },
       });
     } catch (err) {
-      if (err instanceof StartupError) this.error(err.message, { exit: 1 });
+      if (err instanceof StartupError) {
+        if (!err.shouldPrint) this.exit(1);
+        this.error(err.message, { exit: 1 });
+      }
       throw err;
     }
   }

@@ -81,7 +81,10 @@ Without -n it detaches and logs to syslog (ident hvvss); with -n it stays in the
         },
       });
     } catch (err) {
-      if (err instanceof StartupError) this.error(err.message, { exit: 1 });
+      if (err instanceof StartupError) {
+        if (!err.shouldPrint) this.exit(1);
+        this.error(err.message, { exit: 1 });
+      }
       throw err;
     }
   }

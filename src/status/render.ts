@@ -38,6 +38,7 @@ export function renderStatus(report: StatusReport): string {
   } else {
     row('daemon', `not running (${daemon.error})`);
   }
+  row('fs daemon', `${report.fsDaemon.name} ${report.fsDaemon.meaning}`);
   const freeze = report.freeze;
   if (!freeze) {
     row('freeze', `none${report.lastThaw ? ` (last thaw at ${report.lastThaw.at}, ${report.lastThaw.reason}${report.lastThaw.ok ? '' : ', FAILED'})` : ''}`);
@@ -94,6 +95,8 @@ export function renderPrometheus(report: StatusReport): string {
   metric('hvvss_up', 'gauge', 'The daemon answers on its status socket.', [[{}, report.daemon.answering ? 1 : 0]]);
   metric('hvvss_registered', 'gauge', 'The daemon is registered on the application VSS device.', [[{}, snap?.registered ? 1 : 0]]);
   metric('hvvss_uptime_seconds', 'gauge', 'Seconds since the daemon started.', [[{}, snap ? snap.uptimeMs / 1000 : 0]]);
+  const fsRunning = report.fsDaemon.running;
+  metric('hvvss_fs_daemon_up', 'gauge', 'hv_vss_daemon(8), the file-system half of a backup, runs (no sample: could not tell).', fsRunning === undefined ? [] : [[{}, fsRunning ? 1 : 0]]);
   const freeze = report.freeze;
   metric('hvvss_frozen', 'gauge', 'Hooks are frozen, by holder kind.', [
     [{ holder: 'daemon' }, freeze?.holder.kind === 'daemon' ? 1 : 0],

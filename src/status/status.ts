@@ -14,6 +14,7 @@ import { scanHooks } from '../hooks/hook-scan.ts';
 import type { HookVerdict } from '../hooks/types.ts';
 import { keeperStatus } from '../manual/keeper-client.ts';
 import type { KeeperStatus } from '../manual/keeper.ts';
+import { fsDaemonRunning, fsDaemonState, type FsDaemonState } from './fs-daemon.ts';
 
 /**
  * Exit statuses of "hvvss status", most urgent first when several apply:
@@ -73,6 +74,8 @@ export interface StatusReport {
   /** What is wrong and what to do, one sentence each. */
   readonly problems: readonly string[];
   readonly daemon: DaemonState;
+  /** hv_vss_daemon(8): reported, not part of the health (it is not hvvss's to run). */
+  readonly fsDaemon: FsDaemonState;
   readonly freeze?: FreezeState;
   readonly lastThaw?: { readonly at: string; readonly reason: string; readonly ok: boolean };
   readonly hooks: {
@@ -187,13 +190,14 @@ async function freezeState(record: FrozenRecord, daemon: DaemonState, lockHolder
 export async function gatherStatus(input: StatusInput): Promise<StatusReport> {
   const now = input.now ?? new Date();
   const journal = new FreezeJournal(journalIn(input.stateDir));
-  const [daemon, journalRead, lockHolder] = await Promise.all([
+  const [daemon, journalRead, lockHolder, fsRunning] = await Promise.all([
     daemonState(input.socket, input.pidfile),
     Promise.resolve().then(() => journal.read()).then(
       (record) => ({ record }),
       (err: Error) => ({ error: err.message }),
     ),
     Promise.resolve(readHolder(hooksLockIn(input.stateDir))),
+    fsDaemonRunning(),
   ]);
   const problems: string[] = [];
   const health = new Set<Health>();
@@ -248,6 +252,7 @@ export async function gatherStatus(input: StatusInput): Promise<StatusReport> {
     exitCode: STATUS_EXIT[worst],
     problems,
     daemon: daemonOut,
+    fsDaemon: fsDaemonState(fsRunning, daemon.answering),
     ...(freeze ? { freeze } : {}),
     ...(lastThaw ? { lastThaw } : {}),
     hooks: {

@@ -34,9 +34,9 @@ after(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-test('the tarball has the built CLI, its manifest, the man pages, the sample hooks and rc.d/hvvss, and no sources', () => {
+test('the tarball has the built CLI, its manifest, the man pages, the sample hooks, rc.d/hvvss and LICENSE, and no sources or emulator', () => {
   const paths = [...files.keys()];
-  for (const required of ['package.json', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/daemon.js', 'rc.d/hvvss']) {
+  for (const required of ['package.json', 'LICENSE', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/daemon.js', 'rc.d/hvvss']) {
     assert.ok(files.has(required), `${required} is in the package (did "npm run build" run?); it has:\n${paths.join('\n')}`);
   }
   const samples = readdirSync(join(ROOT, 'hooks.d'));
@@ -50,6 +50,9 @@ test('the tarball has the built CLI, its manifest, the man pages, the sample hoo
   }
   const strays = paths.filter((p) => /^(src|test|bench|scripts|\.ci)\//.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')));
   assert.deepEqual(strays, [], 'sources and tests stay out of the package');
+  // The emulator (and its FUSE server and mount calls) is for tests and the demo only, though built.
+  assert.ok(existsSync(join(ROOT, 'dist', 'emulator')), 'the emulator is built (the test above would pass vacuously otherwise)');
+  assert.deepEqual(paths.filter((p) => p.startsWith('dist/emulator/')), [], 'the emulator stays out of the package');
 });
 
 test('npm install -g of the tarball gives a working hvvss: --help, simulate -h, and the daemon against the emulator', async () => {

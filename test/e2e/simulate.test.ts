@@ -118,11 +118,12 @@ test('without -n it detaches, registers, and the parent returns at once', async 
 
 test('wrong flag values are refused with a clear message', async () => {
   const run = await hvvssRun(['simulate', '-f', '7']);
-  assert.notEqual(run.code, 0);
-  assert.match(flat(run.stderr), /-f takes 0 \(success\), 1 \(timeout: answer after the kernel's limit\) or 2 \(failure\); got "7"/);
+  assert.equal(run.code, 2, 'bad usage exits 2');
+  assert.match(flat(run.stderr), /Error: -f takes 0 \(success\), 1 \(timeout: answer after the kernel's limit\) or 2 \(failure\); got "7"/);
+  assert.doesNotMatch(run.stderr, /Parsing|\t/, 'our message alone, without oclif\'s "Parsing --flag" and tab');
   const wait = await hvvssRun(['simulate', '--wait', 'soon']);
-  assert.notEqual(wait.code, 0);
-  assert.match(flat(wait.stderr), /--wait takes a number of seconds/);
+  assert.equal(wait.code, 2);
+  assert.match(flat(wait.stderr), /Error: --wait takes a number of seconds/);
 });
 
 test('-h prints the usage and exits 0; --help lists the commands', async () => {
