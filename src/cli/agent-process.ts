@@ -23,6 +23,14 @@ export interface AgentProcessOptions<Resource> {
   readonly run: (resource: Resource, log: AgentLogger, signal: AbortSignal) => Promise<void>;
 }
 
+/**
+ * Prints a start-up refusal on one unwrapped line (its fix command must stay copyable), unless
+ * it went to syslog already; the caller then exits 1.
+ */
+export function printStartupError(name: string, err: StartupError): void {
+  if (err.shouldPrint) process.stderr.write(`${name}: ${err.message}\n`);
+}
+
 export class StartupError extends Error {
   /** Already logged to syslog (--syslog, or the detached copy): print it again only to a person. */
   readonly logged: boolean;

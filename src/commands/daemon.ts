@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { runAgentProcess, StartupError } from '../cli/agent-process.ts';
+import { printStartupError, runAgentProcess, StartupError } from '../cli/agent-process.ts';
 import { deviceFlag, hooksDirFlag, kernelTimeoutFlag, pidfileFlag, secondsFlag, socketFlag, stateDirFlag } from '../cli/flags.ts';
 import { VssDevice } from '../native/vss-device.ts';
 import { systemClock } from '../util/clock.ts';
@@ -158,8 +158,8 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
       });
     } catch (err) {
       if (err instanceof StartupError) {
-        if (!err.shouldPrint) this.exit(1);
-        this.error(err.message, { exit: 1 });
+        printStartupError('hvvss daemon', err);
+        this.exit(1);
       }
       throw err;
     }

@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { runAgentProcess, StartupError } from '../cli/agent-process.ts';
+import { printStartupError, runAgentProcess, StartupError } from '../cli/agent-process.ts';
 import { deviceFlag, kernelTimeoutFlag, positiveSeconds } from '../cli/flags.ts';
 import { VssDevice } from '../native/vss-device.ts';
 import { parseOutcome, runSimulator, OUTCOME_NAMES, type Outcome } from '../simulate/simulator.ts';
@@ -82,8 +82,8 @@ Without -n it detaches and logs to syslog (ident hvvss); with -n it stays in the
       });
     } catch (err) {
       if (err instanceof StartupError) {
-        if (!err.shouldPrint) this.exit(1);
-        this.error(err.message, { exit: 1 });
+        printStartupError('hvvss simulate', err);
+        this.exit(1);
       }
       throw err;
     }
