@@ -36,7 +36,7 @@ if (values.help) {
 if (!values.dir || positionals.length === 0) fail('needs --dir DIR and at least one action (see --help)', 2);
 const control = emulatorPaths(values.dir).control;
 const host = await EmulatorHost.connect(control).catch((err: NodeJS.ErrnoException) =>
-  fail(`no emulator is running in ${values.dir} (${control}: ${err.code ?? err.message}); start one with "sudo node dist/emulator/main.js --dir ${values.dir}"`, 1),
+  fail(`no emulator is running in ${values.dir} (${control}: ${err.code ?? err.message}); start one (as root, in the project directory) with "npx node dist/emulator/main.js --dir ${values.dir}"`, 1),
 );
 try {
   for (const word of positionals) {
