@@ -113,6 +113,24 @@ test('an app answer while the fs daemon is gone is dropped: the host fails at th
   assert.deepEqual(fx.log(), ['10-db freeze host', '10-db thaw watchdog']);
 });
 
+test('a FREEZE the host gave up on before the fs daemon came is still delivered: the daemon freezes, nobody sends THAW, the watchdog thaws', async () => {
+  const emu = await emulator('none', { timeoutMs: 3000, hostWaitMs: 300 });
+  const fx = hooksFixture({ '10-db': RECORD });
+  defer(() => fx.cleanup());
+  const daemon = hvvss(['daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir, '--kernel-timeout', '3', '--timeout', '2.5', '--hook-timeout', '2', '--kill-grace', '0.2',
+    '--max-frozen', '0.5', '--pidfile', join(fx.root, 'pid'), '--socket', join(fx.root, 'sock'), '--state-dir', join(fx.root, 'state')]);
+  defer(() => daemon.stop());
+  await daemon.waitForLine(/registered on /);
+  const freeze = await emu.host.request('freeze');
+  assert.equal(freeze.result, 'unanswered');
+  assert.deepEqual(fx.log(), []);
+  await emu.host.fsDaemon('success');
+  const late = await emu.host.waitForEvent((e) => e.kind === 'late-reply');
+  assert.ok(late.kind === 'late-reply' && late.result.op === 'freeze' && late.result.result === 'success');
+  await daemon.waitForLine(/thaw \(watchdog, msgid \d+\): success/);
+  assert.deepEqual(fx.log(), ['10-db freeze host', '10-db thaw watchdog']);
+});
+
 test('every reply to a CHECK carries VSS_HBU_NO_AUTO_RECOVERY, failures too', async () => {
   const emu = await emulator('fail');
   await simulate(emu);
