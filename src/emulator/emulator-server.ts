@@ -179,6 +179,8 @@ export class EmulatorServer {
    * to the host, device nodes destroyed. The emulator keeps serving its control socket.
    */
   detach(): KernelEvent & { kind: 'detach' } {
+    // A driver detaches once; the processes recorded then must not be signalled twice.
+    if (this.kernel.detached) return { kind: 'detach', killed: [], notKilled: [] };
     const killed: Array<{ side: Side; pid: number }> = [];
     const notKilled: Array<{ side: Side; pid: number; why: string }> = [];
     for (const side of ['fs', 'app'] as const) {

@@ -53,7 +53,8 @@ export interface HostResult {
   readonly result: HostOutcome;
   /**
    * Replies: ok, app-failed, fs-failed, timeout, stranded (an answer was dropped, the timeout
-   * replied), fs-daemon-gone. No reply: ignored-busy, fs-daemon-never-registered, detached.
+   * replied), fs-daemon-gone. No reply: ignored-busy, fs-daemon-never-registered, detached, or
+   * no-reply (a transaction still running when the host stopped waiting: hostWaitMs < timeoutMs).
    */
   readonly reason: string;
   /** Where the transaction was when it timed out. */
