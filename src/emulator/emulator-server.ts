@@ -4,6 +4,8 @@
 //
 // Differences from FreeBSD that FUSE cannot avoid: the devices are regular files (not
 // character devices), the ioctl numbers are the Linux encodings, and release carries no pid.
+// What a driver learns from the kernel and FUSE does not pass on (the caller's process, its
+// supplementary groups) comes from /proc (caller-process.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { constants } from 'node:os';
 import { FuseServer, type FuseFileHandler } from './fuse/fuse-server.ts';
 import { VssKernel, type KernelEvent, type Side } from './vss-kernel.ts';
+import { callerProcess, stillRunning, type CallerProcess } from './caller-process.ts';
+import { mayOpen } from './device-permission.ts';
 import { decodeMessage, encodeMessage } from '../native/message.ts';
 import { ioctlRequest } from '../native/ioctl.ts';
 import { POLL } from '../native/platform.ts';
@@ -26,11 +30,15 @@ const WRITE = ioctlRequest('linux', 'write', IOCTL_GROUP, IOCTL_WRITE_NR, MESSAG
 
 export const DEVICE_FILES: Record<Side, string> = { app: 'hv_appvss_dev', fs: 'hv_fsvss_dev' };
 const SIDE_OF: Record<string, Side> = { hv_appvss_dev: 'app', hv_fsvss_dev: 'fs' };
+/** make_dev_p(..., UID_ROOT, GID_WHEEL, 0640, ...) in hv_vss_attach. */
+const DEVICE_NODE = { mode: 0o640, uid: 0, gid: 0 } as const;
 
 export interface EmulatorOptions {
   /** State directory: the mount goes to DIR/dev, the control socket to DIR/control.sock. */
   readonly dir: string;
   readonly timeoutMs: number;
+  /** How long the emulated host waits for a reply (default: twice timeoutMs). */
+  readonly hostWaitMs?: number;
   /** The stand-in fs daemon's behaviour, or 'none' to leave hv_fsvss_dev unregistered. */
   readonly fsDaemon: FsDaemonMode | 'none';
   readonly log?: (line: string) => void;
@@ -59,6 +67,7 @@ type ControlRequest =
   | { id: number; cmd: 'state' }
   | { id: number; cmd: 'fs-daemon'; mode: FsDaemonMode | 'stop' }
   | { id: number; cmd: 'subscribe' }
+  | { id: number; cmd: 'detach' }
   | { id: number; cmd: 'shutdown' };
 
 export class EmulatorServer {
@@ -70,6 +79,8 @@ export class EmulatorServer {
   readonly #pollWaiters: Record<Side, Set<bigint>> = { app: new Set(), fs: new Set() };
   /** The fh of the registered opener per side (release of another fh is not an unregister). */
   readonly #openFh: Record<Side, bigint | undefined> = { app: undefined, fs: undefined };
+  /** The process behind each side's last open (FreeBSD's proc_task): what detach kills. */
+  readonly #lastOpener: Record<Side, CallerProcess | undefined> = { app: undefined, fs: undefined };
   #nextFh = 1n;
   #fuse: FuseServer | undefined;
   #control: Server | undefined;
@@ -83,6 +94,7 @@ export class EmulatorServer {
     this.kernel = new VssKernel({
       clock: systemClock,
       timeoutMs: options.timeoutMs,
+      ...(options.hostWaitMs === undefined ? {} : { hostWaitMs: options.hostWaitMs }),
       onReadable: (side) => this.#wake(side),
       onEvent: (event) => this.#record(event),
     });
@@ -93,8 +105,7 @@ export class EmulatorServer {
     this.#fuse = await FuseServer.mount({
       mountpoint: this.paths.mountpoint,
       fsName: 'hvvss-emulator',
-      // As on FreeBSD: root:wheel 0640.
-      files: Object.values(DEVICE_FILES).map((name) => ({ name, mode: 0o640, uid: 0, gid: 0 })),
+      files: Object.values(DEVICE_FILES).map((name) => ({ name, ...DEVICE_NODE })),
       handler: this.#handler(),
       onError: (err: unknown) => this.#say(`FUSE handler error: ${err instanceof Error ? err.stack : String(err)}`),
     });
@@ -113,12 +124,16 @@ export class EmulatorServer {
     return {
       open: (file, ctx) => {
         const side = SIDE_OF[file];
-        if (!side) return { errno: constants.errno.ENOENT };
-        // The real devices are root:wheel 0640 and are opened read-write: only root gets in.
-        if (ctx.uid !== 0) return { errno: constants.errno.EACCES };
-        if (this.kernel.open(side, ctx.pid) === 'EBUSY') return { errno: constants.errno.EBUSY };
+        if (!side || this.kernel.detached) return { errno: constants.errno.ENOENT };
+        const caller = callerProcess(ctx.pid);
+        if (!mayOpen(DEVICE_NODE, { uid: ctx.uid, gid: ctx.gid, groups: caller?.groups ?? [] }, ctx.flags)) {
+          return { errno: constants.errno.EACCES };
+        }
+        const opened = this.kernel.open(side, caller?.pid ?? ctx.pid);
+        if (opened !== 0) return { errno: constants.errno[opened] };
         const fh = this.#nextFh++;
         this.#openFh[side] = fh;
+        this.#lastOpener[side] = caller;
         return { fh };
       },
       release: (file, fh) => {
@@ -131,6 +146,8 @@ export class EmulatorServer {
       ioctl: (file, _ctx, cmd, input, outSize) => {
         const side = SIDE_OF[file];
         if (!side) return { errno: constants.errno.ENOTTY };
+        // A destroyed cdev answers every call on a descriptor still open with ENXIO.
+        if (this.kernel.detached) return { errno: constants.errno.ENXIO };
         if (cmd === READ && outSize === MESSAGE_SIZE) {
           return { result: 0, output: encodeMessage(this.kernel.read(side)) };
         }
@@ -139,18 +156,54 @@ export class EmulatorServer {
           // _IOW: nothing is copied back; the caller cannot learn whether the answer counted.
           return { result: 0 };
         }
-        this.#record({ kind: 'violation', side, what: `unknown ioctl request 0x${(cmd >>> 0).toString(16)}` });
-        return { errno: constants.errno.ENOTTY };
+        // The driver's switch has no default case: any other request returns 0, and the
+        // generic ioctl code hands back the zeroed buffer of an _IOR request.
+        this.#record({ kind: 'violation', side, what: `unknown ioctl request 0x${(cmd >>> 0).toString(16)} (returns 0, as on FreeBSD)` });
+        return { result: 0, output: Buffer.alloc(outSize) };
       },
       poll: (file, _ctx, _events, kh) => {
         const side = SIDE_OF[file];
         if (!side) return 0;
+        if (this.kernel.detached) return POLL.IN; // wake the caller: its next ioctl gets ENXIO
         // The driver reports POLLIN only (never POLLRDNORM); Linux then filters by the asked bits.
         if (this.kernel.readable(side)) return POLL.IN;
         if (kh !== null) this.#pollWaiters[side].add(kh);
         return 0;
       },
     };
+  }
+
+  /**
+   * hv_vss_detach: SIGKILL to the last opener of each device (proc_task is never cleared, so
+   * that may be a process that closed the device long ago), queued requests freed with no reply
+   * to the host, device nodes destroyed. The emulator keeps serving its control socket.
+   */
+  detach(): KernelEvent & { kind: 'detach' } {
+    // A driver detaches once; the processes recorded then must not be signalled twice.
+    if (this.kernel.detached) return { kind: 'detach', killed: [], notKilled: [] };
+    const killed: Array<{ side: Side; pid: number }> = [];
+    const notKilled: Array<{ side: Side; pid: number; why: string }> = [];
+    for (const side of ['fs', 'app'] as const) {
+      const opener = this.#lastOpener[side];
+      if (!opener) continue;
+      if (!stillRunning(opener)) {
+        // FreeBSD would signal a stale proc pointer here; nothing sensible to emulate.
+        notKilled.push({ side, pid: opener.pid, why: 'exited already' });
+        continue;
+      }
+      try {
+        process.kill(opener.pid, 'SIGKILL');
+        killed.push({ side, pid: opener.pid });
+      } catch (err) {
+        notKilled.push({ side, pid: opener.pid, why: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    this.kernel.detach();
+    for (const name of Object.values(DEVICE_FILES)) this.#fuse?.removeFile(name);
+    for (const side of ['app', 'fs'] as const) this.#wake(side);
+    const event = { kind: 'detach' as const, killed, notKilled };
+    this.#record(event);
+    return event;
   }
 
   #wake(side: Side): void {
@@ -170,6 +223,17 @@ export class EmulatorServer {
     } else if (event.kind === 'host-result') {
       const r = event.result;
       this.#say(`host ${r.op}: ${r.result} (${r.reason}${r.timedOutIn ? ` in ${r.timedOutIn}` : ''}) in ${r.totalMs.toFixed(1)} ms`);
+    } else if (event.kind === 'host-ignored') {
+      this.#say(`host ${event.op}: ignored by the kernel (${event.why}); the host gets no reply`);
+    } else if (event.kind === 'stranded') {
+      this.#say(`answer on ${event.side} for msgid ${event.msgid} dropped: ${event.why}; the host hears at the timeout`);
+    } else if (event.kind === 'late-reply') {
+      const r = event.result;
+      this.#say(`host ${r.op}: ${r.result} (${r.reason}) replied after the host had stopped waiting`);
+    } else if (event.kind === 'kernel-assert') {
+      this.#say(`KASSERT ${event.what}: a debug kernel would panic here`);
+    } else if (event.kind === 'detach') {
+      this.#say(`driver detached: SIGKILL to ${event.killed.map((k) => `${k.side} pid ${k.pid}`).join(', ') || 'nobody'}`);
     } else if (event.kind === 'violation') {
       this.#say(`PROTOCOL VIOLATION on ${event.side}: ${event.what}`);
     }
@@ -239,11 +303,15 @@ export class EmulatorServer {
             fs: this.kernel.registered('fs'),
             fsDaemon: this.#fsDaemon ? { mode: this.#fsDaemon.mode, pid: this.#fsDaemon.child.pid } : null,
             timeoutMs: this.kernel.timeoutMs,
+            hostWaitMs: this.kernel.hostWaitMs,
+            detached: this.kernel.detached,
           });
         case 'fs-daemon':
           if (request.mode === 'stop') await this.stopFsDaemon();
           else await this.startFsDaemon(request.mode);
           return void reply({ ok: true });
+        case 'detach':
+          return void reply({ detach: this.detach() });
         case 'subscribe':
           this.#subscribers.add(socket);
           return void reply({ ok: true });

@@ -19,7 +19,11 @@ export interface EmulatorState {
   readonly fs: boolean;
   readonly fsDaemon: { mode: FsDaemonMode; pid: number } | null;
   readonly timeoutMs: number;
+  readonly hostWaitMs: number;
+  readonly detached: boolean;
 }
+
+export type DetachEvent = Extract<KernelEvent, { kind: 'detach' }>;
 
 interface Pending {
   resolve(value: Record<string, unknown>): void;
@@ -93,6 +97,14 @@ export class EmulatorHost {
   }
 
   /**
+   * Detaches the driver as FreeBSD's hv_vss_detach does: SIGKILL to the last opener of each
+   * device, no reply for anything queued, the device files gone. Resolves with who was killed.
+   */
+  async detach(): Promise<DetachEvent> {
+    return (await this.#call({ cmd: 'detach' })).detach as DetachEvent;
+  }
+
+  /**
    * Resolves with the first event (past or future) that matches, or rejects after timeoutMs.
    * Tests wait on events with this instead of sleeping.
    */
@@ -135,6 +147,8 @@ export interface RunningEmulator extends EmulatorPaths {
 
 export interface StartEmulatorOptions {
   readonly timeoutMs?: number;
+  /** How long the host waits for a reply before it reports 'unanswered' (default: twice timeoutMs). */
+  readonly hostWaitMs?: number;
   readonly fsDaemon?: FsDaemonMode | 'none';
   readonly dir?: string;
   /** Where the emulator's log lines go (default: dropped). */
@@ -147,6 +161,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   const self = fileURLToPath(import.meta.url);
   const main = join(self, '..', `main${extname(self)}`);
   const args = [main, '--dir', dir, '--timeout-ms', String(options.timeoutMs ?? 15_000), '--fs-daemon', options.fsDaemon ?? 'success'];
+  if (options.hostWaitMs !== undefined) args.push('--host-wait-ms', String(options.hostWaitMs));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', options.stderr ?? 'ignore'] });
   child.stdout!.setEncoding('utf8');
   let output = '';

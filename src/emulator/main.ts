@@ -1,30 +1,65 @@
 // The emulator as a process: `node src/emulator/main.ts --dir DIR [--timeout-ms N] [--fs-daemon MODE]`.
 // Prints one JSON line with the paths once the devices are usable, logs to stderr, and
 // unmounts on SIGTERM/SIGINT or a `shutdown` on the control socket.
+import './require-node.ts';
 import { parseArgs } from 'node:util';
 import { EmulatorServer } from './emulator-server.ts';
 import { FS_DAEMON_MODES, type FsDaemonMode } from './fs-daemon-standin.ts';
 import { KERNEL_TIMEOUT_MS } from '../protocol/hv-vss.ts';
 
-export async function runEmulator(argv: string[]): Promise<EmulatorServer> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      dir: { type: 'string' },
-      'timeout-ms': { type: 'string', default: String(KERNEL_TIMEOUT_MS) },
-      'fs-daemon': { type: 'string', default: 'success' },
-      quiet: { type: 'boolean', default: false },
-    },
-  });
+export const USAGE = `usage: main.js --dir DIR [--timeout-ms N] [--host-wait-ms N] [--fs-daemon success|fail|late|none] [--quiet]
+
+Serves FreeBSD's hv_vss(4) devices hv_appvss_dev and hv_fsvss_dev from a FUSE mount at DIR/dev,
+with the host's control socket at DIR/control.sock (drive it with host-cli.js). Runs as root.
+
+  --dir DIR           state directory (created if needed)
+  --timeout-ms N      the kernel's limit for one transaction (FreeBSD: ${KERNEL_TIMEOUT_MS})
+  --host-wait-ms N    how long the host waits for a reply before it reports "unanswered"
+                      (default: twice --timeout-ms)
+  --fs-daemon MODE    the stand-in for hv_vss_daemon(8): success, fail, late (answers after the
+                      limit) or none (hv_fsvss_dev stays unregistered); default success
+  --quiet             no log lines on stderr
+  -h, --help          this text
+
+See docs/emulator.md.
+`;
+
+/** A mistake in the command line: one line and exit 2, not a stack trace. */
+export class UsageError extends Error {}
+
+export async function runEmulator(argv: string[]): Promise<EmulatorServer | undefined> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        dir: { type: 'string' },
+        'timeout-ms': { type: 'string', default: String(KERNEL_TIMEOUT_MS) },
+        'host-wait-ms': { type: 'string' },
+        'fs-daemon': { type: 'string', default: 'success' },
+        quiet: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return undefined;
+  }
   const fsDaemon = values['fs-daemon'] as FsDaemonMode | 'none';
   const timeoutMs = Number(values['timeout-ms']);
-  if (!values.dir) throw new Error('--dir DIR is required (the mount goes to DIR/dev)');
-  if (fsDaemon !== 'none' && !FS_DAEMON_MODES.includes(fsDaemon)) throw new Error(`--fs-daemon takes ${FS_DAEMON_MODES.join(', ')} or none`);
-  if (!(timeoutMs > 0)) throw new Error('--timeout-ms takes a positive number of milliseconds');
-  if (process.getuid?.() !== 0) throw new Error('the emulator mounts a FUSE file system and must run as root');
+  const hostWaitMs = values['host-wait-ms'] === undefined ? undefined : Number(values['host-wait-ms']);
+  if (!values.dir) throw new UsageError('--dir DIR is required (the mount goes to DIR/dev)');
+  if (fsDaemon !== 'none' && !FS_DAEMON_MODES.includes(fsDaemon)) throw new UsageError(`--fs-daemon takes ${FS_DAEMON_MODES.join(', ')} or none`);
+  if (!(timeoutMs > 0)) throw new UsageError('--timeout-ms takes a positive number of milliseconds');
+  if (hostWaitMs !== undefined && !(hostWaitMs > 0)) throw new UsageError('--host-wait-ms takes a positive number of milliseconds');
+  if (process.getuid?.() !== 0) throw new Error('the emulator mounts a FUSE file system and must run as root (sudo)');
   const server = new EmulatorServer({
     dir: values.dir,
     timeoutMs,
+    ...(hostWaitMs === undefined ? {} : { hostWaitMs }),
     fsDaemon,
     ...(values.quiet ? {} : { log: (line: string) => process.stderr.write(`emulator: ${line}\n`) }),
   });
@@ -37,13 +72,14 @@ export async function runEmulator(argv: string[]): Promise<EmulatorServer> {
     await server.stop().catch(() => {});
     throw err;
   }
-  process.stdout.write(JSON.stringify({ ready: true, ...server.paths, timeoutMs, fsDaemon }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, ...server.paths, timeoutMs, hostWaitMs: server.kernel.hostWaitMs, fsDaemon }) + '\n');
   return server;
 }
 
 if (import.meta.main) {
   runEmulator(process.argv.slice(2)).catch((err: unknown) => {
-    process.stderr.write(`emulator: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+    const usage = err instanceof UsageError;
+    process.stderr.write(`emulator: ${err instanceof Error ? err.message : String(err)}${usage ? ' (see --help)' : ''}\n`);
+    process.exit(usage ? 2 : 1);
   });
 }

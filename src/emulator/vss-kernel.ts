@@ -2,18 +2,26 @@
 // The FUSE glue (emulator-server.ts) turns open/release/poll/ioctl on the two files into calls
 // here; the host side calls hostRequest(). Time comes from a Clock so it can be unit-tested.
 //
-// Rules reproduced (see docs/protocol.md):
-// - one opener per device (EBUSY);
-// - one transaction at a time: a host request arriving while one is queued anywhere is dropped;
+// Rules reproduced (docs/protocol.md gives the source lines of each):
+// - one opener per device (EBUSY); the last opener is remembered after it closes (proc_task);
+// - host messages wait in the channel while the fs daemon has never opened its device; when it
+//   does, all of them are processed in arrival order, stale ones too;
+// - fs daemon opened once and closed since: every host message is answered failure at once;
+// - one transaction at a time: a host message arriving while one is in any queue is ignored,
+//   with no reply to the host;
 // - CHECK/FREEZE go to the app device first (if an app is registered), then to the fs device
 //   after an app VSS_SUCCESS; THAW goes to the fs device first, then to the app;
 // - any VSS_FAIL ends the transaction; one timeout for the whole transaction, not restarted
 //   between stages; on expiry the request leaves every queue and the host gets a failure;
+// - an app answer while the fs daemon is not registered is taken off the queue and dropped
+//   ("vss daemon was killed"): the request is stranded and the host hears only at the timeout;
+// - the answer is dispatched on the opt it echoes (the KASSERT on a mismatch is debug-only);
+//   the app's status is read as a uint8_t, the fs daemon's as a uint32_t;
 // - a write for a transaction the kernel no longer holds is ignored (recorded here as stale);
 // - a read with nothing queued returns status VSS_FAIL;
-// - fs daemon never registered: host requests wait in the channel until it registers;
-//   registered once and gone: every host request fails at once.
-import { KERNEL_TIMEOUT_MS, VSS_FAIL, VSS_HBU_NO_AUTO_RECOVERY, VSS_SUCCESS, codeFromOp, opName, type VssOp } from '../protocol/hv-vss.ts';
+// - every reply to a CHECK carries VSS_HBU_NO_AUTO_RECOVERY, failures included;
+// - detach: the last openers are killed, queued work is freed, nobody replies to the host.
+import { KERNEL_TIMEOUT_MS, VSS_FAIL, VSS_HBU_NO_AUTO_RECOVERY, VSS_SUCCESS, VssOpCode, codeFromOp, opName, type VssOp } from '../protocol/hv-vss.ts';
 import type { Clock, Timer } from '../util/clock.ts';
 
 export type Side = 'app' | 'fs';
@@ -34,18 +42,24 @@ export interface StageRecord {
   status?: 'success' | 'fail';
 }
 
-export type HostOutcome = 'success' | 'fail' | 'dropped' | 'unanswered';
+/** What the host sees: a reply (success or fail), or none at all within its patience. */
+export type HostOutcome = 'success' | 'fail' | 'unanswered';
 
 export interface HostResult {
   readonly op: string;
   readonly opt: number;
+  /** The transaction's id, '0' when the message never became a transaction. */
   readonly msgid: string;
   readonly result: HostOutcome;
-  /** ok, app-failed, fs-failed, timeout, fs-daemon-gone, busy, fs-daemon-never-registered */
+  /**
+   * Replies: ok, app-failed, fs-failed, timeout, stranded (an answer was dropped, the timeout
+   * replied), fs-daemon-gone. No reply: ignored-busy, fs-daemon-never-registered, detached, or
+   * no-reply (a transaction still running when the host stopped waiting: hostWaitMs < timeoutMs).
+   */
   readonly reason: string;
   /** Where the transaction was when it timed out. */
   readonly timedOutIn?: Side;
-  /** VSS_HBU_NO_AUTO_RECOVERY on a successful CHECK */
+  /** VSS_HBU_NO_AUTO_RECOVERY: on every reply to a CHECK, success or not. */
   readonly flags?: number;
   readonly totalMs: number;
   readonly stages: readonly StageRecord[];
@@ -67,15 +81,40 @@ export type KernelEvent =
       /** How long after the transaction's timeout the write came, when the kernel knew it. */
       readonly lateByMs?: number;
     }
+  /** A host message the kernel read and ignored: no reply will come. */
+  | { readonly kind: 'host-ignored'; readonly op: string; readonly opt: number; readonly why: string }
+  /** An answer taken off the ack queue and dropped: the request waits for its timeout. */
+  | { readonly kind: 'stranded'; readonly side: Side; readonly opt: number; readonly msgid: string; readonly why: string }
+  /** A KASSERT that a debug (INVARIANTS) kernel would panic on; a release kernel goes on. */
+  | { readonly kind: 'kernel-assert'; readonly what: string }
   | { readonly kind: 'violation'; readonly side: Side; readonly what: string }
-  | { readonly kind: 'host-result'; readonly result: HostResult };
+  | { readonly kind: 'host-result'; readonly result: HostResult }
+  /** The kernel replied after the host had stopped waiting: nobody hears it. */
+  | { readonly kind: 'late-reply'; readonly result: HostResult }
+  | { readonly kind: 'detach'; readonly killed: readonly { side: Side; pid: number }[]; readonly notKilled: readonly { side: Side; pid: number; why: string }[] };
 
 export interface VssKernelOptions {
   readonly clock: Clock;
   readonly timeoutMs?: number;
+  /**
+   * How long the emulated host waits for a reply before it reports 'unanswered'. Hyper-V's own
+   * patience is not documented; it must outlast the guest's limit, so the default is twice it.
+   */
+  readonly hostWaitMs?: number;
   /** Called when a device's notify queue becomes non-empty (poll wake-up). */
   readonly onReadable?: (side: Side) => void;
   readonly onEvent?: (event: KernelEvent) => void;
+}
+
+/** One host message and the host waiting for its reply. */
+interface HostCall {
+  readonly opt: number;
+  readonly sentAt: number;
+  /** What became of the message, for the reason the host gets when nobody replies. */
+  fate: 'channel' | 'ignored-busy' | 'transaction' | 'detached';
+  settled: boolean;
+  readonly patience: Timer;
+  readonly resolve: (result: HostResult) => void;
 }
 
 interface Transaction {
@@ -83,36 +122,46 @@ interface Transaction {
   readonly msgid: bigint;
   readonly startedAt: number;
   readonly stages: StageRecord[];
+  readonly call: HostCall;
   /** Where it sits now: notify queue (not yet read) or ack queue (read, awaiting the answer). */
   where: { side: Side; queue: 'notify' | 'ack' } | undefined;
   timer: Timer | undefined;
-  readonly resolve: (result: HostResult) => void;
+  done: boolean;
 }
 
 interface Device {
   registered: boolean;
-  everRegistered: boolean;
+  /** FreeBSD's proc_task: set by every open, never cleared by close. */
+  lastOpener: number | undefined;
 }
+
+const KNOWN_OPTS: ReadonlySet<number> = new Set([VssOpCode.CHECK, VssOpCode.FREEZE, VssOpCode.THAW]);
 
 export class VssKernel {
   readonly #clock: Clock;
   readonly #timeoutMs: number;
+  readonly #hostWaitMs: number;
   readonly #onReadable: (side: Side) => void;
   readonly #onEvent: (event: KernelEvent) => void;
   readonly #devices: Record<Side, Device> = {
-    app: { registered: false, everRegistered: false },
-    fs: { registered: false, everRegistered: false },
+    app: { registered: false, lastOpener: undefined },
+    fs: { registered: false, lastOpener: undefined },
   };
+  /** The transaction in a notify or ack queue (at most one: a second host message is ignored). */
   #current: Transaction | undefined;
-  /** Host requests held in the channel while the fs daemon has never registered. */
-  readonly #channel: Array<() => void> = [];
+  /** Transactions whose answer was dropped: out of every queue, waiting for their timeout. */
+  readonly #stranded = new Set<Transaction>();
+  /** Host messages left in the VMBus channel while the fs daemon has never registered. */
+  readonly #channel: HostCall[] = [];
   /** Recently expired transactions, to say how late a stale write was. */
   readonly #expired = new Map<bigint, number>();
   #lastMsgid = 0n;
+  #detached = false;
 
   constructor(options: VssKernelOptions) {
     this.#clock = options.clock;
     this.#timeoutMs = options.timeoutMs ?? KERNEL_TIMEOUT_MS;
+    this.#hostWaitMs = options.hostWaitMs ?? 2 * this.#timeoutMs;
     this.#onReadable = options.onReadable ?? (() => {});
     this.#onEvent = options.onEvent ?? (() => {});
   }
@@ -121,23 +170,38 @@ export class VssKernel {
     return this.#timeoutMs;
   }
 
+  get hostWaitMs(): number {
+    return this.#hostWaitMs;
+  }
+
+  get detached(): boolean {
+    return this.#detached;
+  }
+
   registered(side: Side): boolean {
     return this.#devices[side].registered;
   }
 
-  /** open(2): 0, or the errno name the caller gets. */
-  open(side: Side, pid: number): 0 | 'EBUSY' {
+  /** The process that opened this device last, open or not (what detach signals). */
+  lastOpener(side: Side): number | undefined {
+    return this.#devices[side].lastOpener;
+  }
+
+  /** open(2): 0, or the errno name the caller gets. Permission is the caller's (devfs) business. */
+  open(side: Side, pid: number): 0 | 'EBUSY' | 'ENOENT' {
+    if (this.#detached) return 'ENOENT';
     const dev = this.#devices[side];
     if (dev.registered) {
       this.#onEvent({ kind: 'open-busy', side, pid });
       return 'EBUSY';
     }
     dev.registered = true;
-    dev.everRegistered = true;
+    dev.lastOpener = pid;
     this.#onEvent({ kind: 'open', side, pid });
     if (side === 'fs') {
-      // The driver processes what waited in the channel as soon as the fs daemon registers.
-      for (const start of this.#channel.splice(0)) start();
+      // hv_vss_dev_open runs hv_vss_callback: everything that waited in the channel is
+      // processed now, in order, however old (the host may have given up on it long ago).
+      for (const call of this.#channel.splice(0)) this.#accept(call);
     }
     return 0;
   }
@@ -191,64 +255,110 @@ export class VssKernel {
       // FreeBSD KASSERTs this: a debug kernel panics. Record it loudly and go on like a release kernel.
       this.#onEvent({ kind: 'violation', side, what: `answer echoes opt ${msg.opt}, request was ${tx.opt} (${msgidText})` });
     }
-    const ok = msg.status === VSS_SUCCESS;
+    // hv_vss_app_acked keeps the status in a uint8_t, hv_vss_daemon_acked in a uint32_t.
+    const status = side === 'app' ? msg.status & 0xff : msg.status >>> 0;
+    const ok = status === VSS_SUCCESS;
     const stage = tx.stages.at(-1);
     if (stage) {
       stage.answeredMs = this.#since(tx);
       stage.status = ok ? 'success' : 'fail';
     }
-    tx.where = undefined;
+    tx.where = undefined; // off the ack queue, whatever follows
     this.#onEvent({ kind: 'answer', side, opt: msg.opt, msgid: msgidText, status: msg.status });
-    const thaw = tx.opt === codeFromOp('thaw');
-    if (!ok) return this.#finish(tx, 'fail', side === 'app' ? 'app-failed' : 'fs-failed');
-    if (side === 'app' && !thaw) {
-      // The fs stage follows only while the fs daemon is registered; if it vanished, the
-      // request is stranded until the timeout (the driver logs "vss daemon was killed").
-      if (this.#devices.fs.registered) this.#notify(tx, 'fs');
-      return;
+    // The driver switches on the echoed opt. Raw opts (unknown to the driver, which never hands
+    // them out) are an emulator extension for protocol tests: they follow the CHECK path.
+    const opt = KNOWN_OPTS.has(msg.opt) ? msg.opt : KNOWN_OPTS.has(tx.opt) ? undefined : VssOpCode.CHECK;
+    if (side === 'app') {
+      if (!this.#devices.fs.registered) return this.#strand(tx, side, 'the app answered while the fs daemon was not registered ("vss daemon was killed")');
+      if (opt === undefined) return this.#strand(tx, side, `the answer echoes opt ${msg.opt}, which the driver does not handle`);
+      if (opt === VssOpCode.THAW) return this.#finish(tx, ok ? 'success' : 'fail', ok ? 'ok' : 'app-failed');
+      if (ok) return this.#notify(tx, 'fs');
+      return this.#finish(tx, 'fail', 'app-failed');
     }
-    if (side === 'fs' && thaw && this.#devices.app.registered) return this.#notify(tx, 'app');
-    this.#finish(tx, 'success', 'ok');
+    if (opt === undefined) return this.#strand(tx, side, `the answer echoes opt ${msg.opt}, which the driver does not handle`);
+    if (opt === VssOpCode.THAW && this.#devices.app.registered) {
+      if (ok) return this.#notify(tx, 'app');
+      return this.#finish(tx, 'fail', 'fs-failed');
+    }
+    this.#finish(tx, ok ? 'success' : 'fail', ok ? 'ok' : 'fs-failed');
   }
 
   /** A host request (CHECK, FREEZE, THAW, or a raw opt for protocol tests). */
   hostRequest(request: VssOp | { readonly opt: number }): Promise<HostResult> {
     const opt = typeof request === 'string' ? codeFromOp(request) : request.opt;
     return new Promise((resolve) => {
-      const fs = this.#devices.fs;
-      if (fs.everRegistered && !fs.registered) {
-        return resolve(this.#report({ op: opName(opt), opt, msgid: '0', result: 'fail', reason: 'fs-daemon-gone', totalMs: 0, stages: [] }));
-      }
-      const start = () => this.#start(opt, resolve);
-      if (!fs.everRegistered) {
-        // hv_vss_callback leaves the message in the channel until the fs daemon registers.
-        this.#channel.push(start);
-        this.#clock.setTimer(this.#timeoutMs, () => {
-          const i = this.#channel.indexOf(start);
-          if (i === -1) return;
-          this.#channel.splice(i, 1);
-          resolve(this.#report({ op: opName(opt), opt, msgid: '0', result: 'unanswered', reason: 'fs-daemon-never-registered', totalMs: this.#timeoutMs, stages: [] }));
-        }, { unref: true });
-        return;
-      }
-      start();
+      const call: HostCall = {
+        opt,
+        sentAt: this.#clock.now(),
+        fate: 'channel',
+        settled: false,
+        resolve,
+        patience: this.#clock.setTimer(this.#hostWaitMs, () => this.#giveUp(call), { unref: true }),
+      };
+      this.#receive(call);
     });
   }
 
-  #start(opt: number, resolve: (r: HostResult) => void): void {
-    if (this.#current) {
-      resolve(this.#report({ op: opName(opt), opt, msgid: '0', result: 'dropped', reason: 'busy', totalMs: 0, stages: [] }));
+  /**
+   * Driver detach (hv_vss_detach): forgets every queued request without replying to the host and
+   * removes the devices. Signalling the last openers is the caller's job (it knows processes);
+   * it gets their pids from lastOpener() before calling this.
+   */
+  detach(): void {
+    if (this.#detached) return;
+    this.#detached = true;
+    for (const tx of [this.#current, ...this.#stranded]) {
+      if (!tx) continue;
+      tx.done = true;
+      tx.timer?.cancel();
+      tx.call.fate = 'detached';
+    }
+    this.#current = undefined;
+    this.#stranded.clear();
+    for (const call of this.#channel.splice(0)) call.fate = 'detached';
+    for (const dev of Object.values(this.#devices)) dev.registered = false;
+  }
+
+  /** hv_vss_callback + hv_vss_process_request for one host message. */
+  #receive(call: HostCall): void {
+    if (this.#detached) {
+      call.fate = 'detached';
       return;
     }
+    const fs = this.#devices.fs;
+    if (fs.lastOpener === undefined) {
+      // Never registered: the callback does not even read the channel.
+      this.#channel.push(call);
+      return;
+    }
+    if (!fs.registered) {
+      // Registered once and closed since: "daemon was killed after launch", fail at once.
+      return this.#reply(call, { msgid: '0', result: 'fail', reason: 'fs-daemon-gone', totalMs: 0, stages: [] });
+    }
+    this.#accept(call);
+  }
+
+  /** hv_vss_get_new_req_locked: a message finding a queue non-empty is ignored, silently. */
+  #accept(call: HostCall): void {
+    if (this.#current) {
+      call.fate = 'ignored-busy';
+      this.#onEvent({ kind: 'host-ignored', op: opName(call.opt), opt: call.opt, why: `a transaction (msgid ${this.#current.msgid}) is still queued` });
+      return;
+    }
+    call.fate = 'transaction';
+    this.#start(call);
+  }
+
+  #start(call: HostCall): void {
     // msgid: a nanosecond timestamp, strictly increasing even for back-to-back requests.
     let msgid = BigInt(this.#clock.wallNow().getTime()) * 1_000_000n + BigInt(Math.floor((this.#clock.now() % 1) * 1e6));
     if (msgid <= this.#lastMsgid) msgid = this.#lastMsgid + 1n;
     this.#lastMsgid = msgid;
-    const tx: Transaction = { opt, msgid, startedAt: this.#clock.now(), stages: [], where: undefined, timer: undefined, resolve };
+    const tx: Transaction = { opt: call.opt, msgid, startedAt: this.#clock.now(), stages: [], call, where: undefined, timer: undefined, done: false };
     this.#current = tx;
-    tx.timer = this.#clock.setTimer(this.#timeoutMs, () => this.#timeout(tx));
-    const thaw = opt === codeFromOp('thaw');
+    const thaw = call.opt === VssOpCode.THAW;
     this.#notify(tx, !thaw && this.#devices.app.registered ? 'app' : 'fs');
+    tx.timer = this.#clock.setTimer(this.#timeoutMs, () => this.#timeout(tx));
   }
 
   #notify(tx: Transaction, side: Side): void {
@@ -258,39 +368,79 @@ export class VssKernel {
     this.#onReadable(side);
   }
 
+  #strand(tx: Transaction, side: Side, why: string): void {
+    this.#current = undefined;
+    this.#stranded.add(tx);
+    this.#onEvent({ kind: 'stranded', side, opt: tx.opt, msgid: tx.msgid.toString(), why });
+  }
+
   #timeout(tx: Transaction): void {
-    if (this.#current !== tx) return;
-    const side = tx.where?.side;
+    if (tx.done) return;
+    tx.timer = undefined;
     this.#expired.set(tx.msgid, this.#clock.now());
     if (this.#expired.size > 64) this.#expired.delete(this.#expired.keys().next().value as bigint);
-    tx.timer = undefined;
-    this.#finish(tx, 'fail', 'timeout', side);
+    if (this.#stranded.has(tx)) {
+      // hv_vss_timeout finds the request in no queue; it replies anyway.
+      this.#onEvent({ kind: 'kernel-assert', what: `"timeout but fail to find request" (msgid ${tx.msgid}): the stranded request is in no queue` });
+      return this.#finish(tx, 'fail', 'stranded');
+    }
+    this.#finish(tx, 'fail', 'timeout', tx.where?.side);
   }
 
   #finish(tx: Transaction, result: 'success' | 'fail', reason: string, timedOutIn?: Side): void {
+    tx.done = true;
     tx.timer?.cancel();
     tx.where = undefined;
-    this.#current = undefined;
-    const check = tx.opt === codeFromOp('check');
-    tx.resolve(this.#report({
-      op: opName(tx.opt),
-      opt: tx.opt,
+    if (this.#current === tx) this.#current = undefined;
+    this.#stranded.delete(tx);
+    this.#reply(tx.call, {
       msgid: tx.msgid.toString(),
       result,
       reason,
       ...(timedOutIn ? { timedOutIn } : {}),
-      ...(check && result === 'success' ? { flags: VSS_HBU_NO_AUTO_RECOVERY } : {}),
       totalMs: this.#since(tx),
       stages: tx.stages,
-    }));
+    });
   }
 
-  #report(result: HostResult): HostResult {
+  /** hv_vss_notify_host_result: the flag goes on every CHECK reply, whatever the status. */
+  #reply(call: HostCall, fields: Omit<HostResult, 'op' | 'opt' | 'flags'>): void {
+    const result: HostResult = {
+      op: opName(call.opt),
+      opt: call.opt,
+      ...fields,
+      ...(call.opt === VssOpCode.CHECK ? { flags: VSS_HBU_NO_AUTO_RECOVERY } : {}),
+    };
+    if (call.settled) {
+      this.#onEvent({ kind: 'late-reply', result });
+      return;
+    }
+    call.settled = true;
+    call.patience.cancel();
     this.#onEvent({ kind: 'host-result', result });
-    return result;
+    call.resolve(result);
+  }
+
+  /** No reply within the host's patience: the host stops waiting (the message may live on). */
+  #giveUp(call: HostCall): void {
+    if (call.settled) return;
+    call.settled = true;
+    const reason = call.fate === 'channel' ? 'fs-daemon-never-registered' : call.fate === 'transaction' ? 'no-reply' : call.fate;
+    const result: HostResult = {
+      op: opName(call.opt),
+      opt: call.opt,
+      msgid: '0',
+      result: 'unanswered',
+      reason,
+      totalMs: Math.round((this.#clock.now() - call.sentAt) * 1000) / 1000,
+      stages: [],
+    };
+    this.#onEvent({ kind: 'host-result', result });
+    call.resolve(result);
   }
 
   #since(tx: Transaction): number {
     return Math.round((this.#clock.now() - tx.startedAt) * 1000) / 1000;
   }
 }
+

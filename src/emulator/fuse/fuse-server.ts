@@ -161,6 +161,19 @@ export class FuseServer {
     this.#loopDone = this.#loop();
   }
 
+  /**
+   * Takes a file out of the directory, as destroy_dev(9) takes a device node out of /dev: the
+   * name no longer resolves (lookups are never cached), while descriptors already open keep
+   * reaching the handler, which decides what they get from then on.
+   */
+  removeFile(name: string): void {
+    const node = this.#byName.get(name);
+    if (!node) return;
+    this.#byName.delete(name);
+    const i = this.#dirents.findIndex((d) => d.ino === node.ino);
+    if (i !== -1) this.#dirents.splice(i, 1);
+  }
+
   /** Tells the kernel that the poll handle `kh` is ready: sleepers in poll(2) poll again. */
   notifyPoll(kh: bigint): void {
     if (this.#fdClosed) return;
