@@ -561,11 +561,14 @@ export class VssAgent {
     });
   }
 
-  /** Thaws the current freeze and ends its transaction. */
+  /** Thaws the current freeze, if any (a watchdog may have thawed it first), and ends its transaction. */
   async #thawNow(reason: HookReason, deadline: number | undefined): Promise<boolean> {
+    if (!this.#engine.frozen) return true;
     const thawing = this.#startThaw(reason, deadline, undefined);
     const ok = await thawing.done;
     this.#end(thawing.record, ok ? 'success' : 'fail');
+    // A thaw of its own (not a request's) leaves the agent idle; a request under way sets its phase itself.
+    if (this.#current === undefined && this.#phase === 'thawing') this.#phase = this.#engine.frozen ? 'frozen' : 'idle';
     return ok;
   }
 
