@@ -149,7 +149,8 @@ test('a hook that exits but leaves a child holding its stdout does not stall the
 });
 
 test('a daemon stalled past the kernel limit during a freeze rolls it back when it resumes', async () => {
-  const fx = fixture({ '10-slow': RECORD });
+  // Still freezing for a second after it recorded its start: the daemon is stopped meanwhile.
+  const fx = fixture({ '10-slow': `${RECORD}\n[ "$1" = freeze ] && sleep 1\nexit 0` });
   const daemon = await startDaemon(fx);
   const pending = emu.host.request('freeze');
   // The daemon's own output is held from the freeze on: the hook's record says it started.

@@ -38,8 +38,8 @@ describe('every op x outcome gives the host result the kernel rules predict', ()
       assert.equal(r.result, 'fail', `${op}: ${JSON.stringify(r)}`);
       assert.equal(r.reason, 'timeout');
       assert.equal(r.timedOutIn, 'app');
-      // Timed out at the kernel's limit, not before.
-      assert.ok(r.totalMs >= KERNEL_TIMEOUT_S * 1000, `${op} failed after ${r.totalMs} ms`);
+      // Timed out at the kernel's limit, not before (within the 1 ms granularity of Node's timers).
+      assert.ok(r.totalMs >= KERNEL_TIMEOUT_S * 1000 - 1, `${op} failed after ${r.totalMs} ms`);
     }],
     ['2', (op, r) => {
       assert.equal(r.result, 'fail', `${op}: ${JSON.stringify(r)}`);
