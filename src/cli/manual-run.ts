@@ -1,7 +1,8 @@
 // What hvvss check, freeze and thaw share as commands: settings from flags, the display,
 // Ctrl-C/SIGTERM/SIGHUP turned into an abort (the run stops its hooks and thaws), the dry run,
 // and the exit status.
-import { chooseDisplay, type Display } from '../manual/display.ts';
+import { chooseDisplay } from '../manual/display.ts';
+import type { Display } from '../manual/report.ts';
 import { dryRun, type OperationContext } from '../manual/operations.ts';
 import type { ManualCommand, ManualReport } from '../manual/report.ts';
 import type { ManualSettings } from '../manual/session.ts';

@@ -9,7 +9,7 @@ import { Errors, flush, handle, run, type Interfaces } from '@oclif/core';
 const OCLIF_PARSE_PREFIX = /^Parsing --[\w-]+ \n\t/;
 
 /** A usage error with oclif's flag-parsing decoration taken off; other errors unchanged. */
-export function tidyUsageError(err: unknown): Error {
+function tidyUsageError(err: unknown): Error {
   const error = err instanceof Error ? err : new Error(String(err));
   // -h/--help ends the parse with oclif's ExitError, prefixed too: it prints nothing and exits 0.
   if (!OCLIF_PARSE_PREFIX.test(error.message) || (error as { code?: string }).code === 'EEXIT') return error;

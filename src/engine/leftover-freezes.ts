@@ -13,8 +13,20 @@ export interface LeftoverProcess {
   readonly args: string;
 }
 
+/**
+ * `HOOK freeze` as exec'ed, or as its #! interpreter shows it: the interpreter, at most one
+ * option (`#!/bin/sh -e`), then the hook. A command line that merely ends with the same words
+ * (`sh -c "...; : HOOK freeze"`) is not one.
+ */
+function isFreezeOf(args: string, path: string): boolean {
+  const tail = ` ${path} freeze`;
+  if (args === tail.slice(1)) return true;
+  if (!args.endsWith(tail)) return false;
+  return /^\S+( -\S+)?$/.test(args.slice(0, -tail.length));
+}
+
 /** Parses `ps -ax -o pid=,pgid=,args=` and keeps the `HOOK freeze` processes of `hookPaths`. */
-export function findLeftoverFreezes(psOutput: string, hookPaths: readonly string[], self = process.pid): LeftoverProcess[] {
+function findLeftoverFreezes(psOutput: string, hookPaths: readonly string[], self = process.pid): LeftoverProcess[] {
   const found: LeftoverProcess[] = [];
   for (const line of psOutput.split('\n')) {
     const match = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
@@ -24,7 +36,7 @@ export function findLeftoverFreezes(psOutput: string, hookPaths: readonly string
     const args = match[3] ?? '';
     // The runner starts every hook as the leader of its own group: anything else is not ours.
     if (pid === self || pid !== pgid) continue;
-    if (hookPaths.some((path) => args === `${path} freeze` || args.endsWith(` ${path} freeze`))) found.push({ pid, pgid, args });
+    if (hookPaths.some((path) => isFreezeOf(args, path))) found.push({ pid, pgid, args });
   }
   return found;
 }

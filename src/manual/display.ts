@@ -4,17 +4,9 @@
 //    script or a log can take as they are;
 //  - --json: nothing while running, then one JSON document (the report) on standard output.
 // Refusals (someone else holds the hooks) and other reasons nothing ran go to standard error.
-import { resultLine, type DryRunReport, type EmitFn, type ManualReport, type RunEvent } from './report.ts';
+import { resultLine, type Display, type DryRunReport, type EmitFn, type ManualReport, type RunEvent } from './report.ts';
 import { dryRunLines, isDryRun, sequenceHeading } from './display-text.ts';
 import { ListrDisplay } from './listr-display.ts';
-
-export interface Display {
-  readonly emit: EmitFn;
-  /** Resolves once everything emitted so far is on screen (before a command takes the terminal). */
-  settled(): Promise<void>;
-  /** The verdict (or the JSON document). */
-  finish(report: ManualReport | DryRunReport): Promise<void>;
-}
 
 export interface DisplayChoice {
   readonly json: boolean;

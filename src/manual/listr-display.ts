@@ -10,9 +10,8 @@
 import chalk from 'chalk';
 import { Listr, type ListrTask } from 'listr2';
 import type { HookResult } from '../hooks/index.ts';
-import type { Display } from './display.ts';
 import { printVerdict, seconds, sequenceHeading } from './display-text.ts';
-import type { DryRunReport, EmitFn, ManualReport, RunEvent, StepReport } from './report.ts';
+import type { Display, DryRunReport, EmitFn, ManualReport, RunEvent, StepReport } from './report.ts';
 
 /** Output lines kept under a task: enough to read an error, not a flood from a chatty hook. */
 const OUTPUT_LINES = 10;

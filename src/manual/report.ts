@@ -42,6 +42,15 @@ export type RunEvent =
 
 export type EmitFn = (event: RunEvent) => void;
 
+/** Where a run's events and verdict are shown (see display.ts for the three kinds). */
+export interface Display {
+  readonly emit: EmitFn;
+  /** Resolves once everything emitted so far is on screen (before a command takes the terminal). */
+  settled(): Promise<void>;
+  /** The verdict (or the JSON document). */
+  finish(report: ManualReport | DryRunReport): Promise<void>;
+}
+
 export interface FrozenInfo {
   /** The process holding the residents and the automatic thaw (keeper, or hvvss freeze -- CMD). */
   readonly pid: number;

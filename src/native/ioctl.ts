@@ -28,18 +28,3 @@ export function ioctlRequest(os: SupportedOs, dir: IoctlDirection, group: string
   const bits = dir === 'read' ? layout.out : layout.in;
   return (bits | ((size & layout.sizeMask) << 16) | (group.charCodeAt(0) << 8) | nr) >>> 0;
 }
-
-export interface IoctlRequestInfo {
-  readonly dir: IoctlDirection | 'none' | 'both';
-  readonly size: number;
-  readonly group: string;
-  readonly nr: number;
-}
-
-/** Decodes a request number (the emulator uses this to describe what it was sent). */
-export function describeIoctl(os: SupportedOs, request: number): IoctlRequestInfo {
-  const layout = LAYOUT[os];
-  const dirBits = (request & (layout.out | layout.in)) >>> 0;
-  const dir = dirBits === 0 ? 'none' : dirBits === layout.out ? 'read' : dirBits === layout.in ? 'write' : 'both';
-  return { dir, size: (request >>> 16) & layout.sizeMask, group: String.fromCharCode((request >>> 8) & 0xff), nr: request & 0xff };
-}

@@ -96,7 +96,7 @@ export function pollAsync(fds: Buffer, timeoutMs: number): Promise<PollResult> {
   });
 }
 
-export const LOCK = { EX: 2, NB: 4, UN: 8 } as const;
+const LOCK = { EX: 2, NB: 4, UN: 8 } as const;
 
 /** flock(2) with LOCK_NB: false when another open file holds the lock (EWOULDBLOCK). */
 export function tryLock(fd: number, path?: string): boolean {

@@ -15,7 +15,7 @@ const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY;
 const ATTEMPTS = 4;
 
 /** `.frozen.json.<16 hex digits>`: hidden, next to the target, not guessable in advance. */
-export function tempNameFor(target: string): string {
+function tempNameFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(8).toString('hex')}`);
 }
 
@@ -23,7 +23,7 @@ export function tempNameFor(target: string): string {
  * Creates `tmp` as a new file, mode 0600, failing with EEXIST on anything already there (a file,
  * a symlink, even a dangling one: it is not followed, so its target is not created either).
  */
-export function createNewPrivateFileSync(tmp: string): number {
+function createNewPrivateFileSync(tmp: string): number {
   return openSync(tmp, CREATE_NEW, 0o600);
 }
 

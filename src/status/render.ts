@@ -45,7 +45,9 @@ export function renderStatus(report: StatusReport): string {
   } else {
     const who =
       freeze.holder.kind === 'daemon'
-        ? `host backup held by the daemon (pid ${freeze.holder.pid})`
+        ? freeze.reason === 'manual'
+          ? `manual freeze (hvvss freeze) held by the daemon (pid ${freeze.holder.pid}); "hvvss thaw" ends it`
+          : `host backup held by the daemon (pid ${freeze.holder.pid})`
         : freeze.command
           ? `manual, hvvss freeze -- ${freeze.command} (pid ${freeze.holder.pid})`
           : `manual, hvvss freeze kept by pid ${freeze.holder.pid}`;

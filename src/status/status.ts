@@ -55,6 +55,8 @@ export interface DaemonState {
 
 export interface FreezeState {
   readonly holder: { readonly kind: 'daemon' | 'manual'; readonly pid: number; readonly alive: boolean };
+  /** host for a host backup; manual for hvvss freeze (held by the daemon or by a keeper). */
+  readonly reason: string;
   readonly since: string;
   readonly hooks: readonly string[];
   readonly hooksDir: string;
@@ -162,13 +164,13 @@ async function lastThawOf(path: string): Promise<StatusReport['lastThaw']> {
 }
 
 async function freezeState(record: FrozenRecord, daemon: DaemonState, lockHolder: LockHolder | undefined, stateDir: string): Promise<FreezeState> {
-  const base = { since: record.since, hooks: record.hooks.map((h) => h.name), hooksDir: record.hooksDir };
+  const base = { since: record.since, reason: record.reason, hooks: record.hooks.map((h) => h.name), hooksDir: record.hooksDir };
   if (record.holder.kind === 'daemon') {
     const snapshot = daemon.snapshot;
     const ours = snapshot !== undefined && snapshot.pid === record.holder.pid;
     const alive = ours || pidAlive(record.holder.pid);
-    // A daemon that does not answer (stopped, stuck) still wrote its watchdog time in the lock file.
-    const thawsBy = ours ? snapshot.frozen?.watchdogAt : lockHolder?.pid === record.holder.pid ? lockHolder.thawsBy : undefined;
+    // A daemon that does not answer (stopped, stuck) still wrote its watchdog time in the journal's intent.
+    const thawsBy = ours ? snapshot.frozen?.watchdogAt : (record.watchdogAt ?? (lockHolder?.pid === record.holder.pid ? lockHolder.thawsBy : undefined));
     return { ...base, holder: { kind: 'daemon', pid: record.holder.pid, alive }, ...(thawsBy ? { thawsBy } : {}), abandoned: !alive };
   }
   const described = lockHolder?.pid === record.holder.pid ? lockHolder : undefined;

@@ -12,13 +12,21 @@ export function groupAlive(pgid: number): boolean {
   }
 }
 
-/** Sends `signal` to the process group; a group that is gone already is fine. */
+/**
+ * Sends `signal` to the process group led by `pgid`; a group that is gone already is fine. Right
+ * after spawn the child may not have made its group yet (setsid runs in the child): then the
+ * leader itself gets the signal.
+ */
 export function signalGroup(pgid: number | undefined, signal: NodeJS.Signals): void {
   if (pgid === undefined) return;
   try {
     process.kill(-pgid, signal);
   } catch {
-    // ESRCH: the group is gone already.
+    try {
+      process.kill(pgid, signal);
+    } catch {
+      // ESRCH: gone already.
+    }
   }
 }
 

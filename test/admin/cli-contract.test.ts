@@ -7,7 +7,6 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flat, hvvssRun } from '../support/process.ts';
-import { tidyUsageError } from '../../src/cli/run-cli.ts';
 
 const USAGE: Array<[string[], RegExp]> = [
   [['daemon', '--timeout', 'abc'], /^Error: --timeout takes a number of seconds \(e\.g\. 2 or 0\.5\); got "abc" See more help with --help$/],
@@ -26,11 +25,6 @@ for (const [args, message] of USAGE) {
     assert.doesNotMatch(run.stderr, /Parsing --|\t/, 'no "Parsing --flag", no tab');
   });
 }
-
-test('tidyUsageError leaves other errors alone', () => {
-  const other = new Error('Parsing is fine here');
-  assert.equal(tidyUsageError(other), other);
-});
 
 test('-h still prints the usage and exits 0', async () => {
   const usage = await hvvssRun(['daemon', '-h']);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeIoctl, ioctlRequest } from '../../src/native/ioctl.ts';
+import { ioctlRequest } from '../../src/native/ioctl.ts';
 import { IOCHVVSSREAD, IOCHVVSSWRITE } from '../../src/native/vss-device.ts';
 
 test('FreeBSD encodings of IOCHVVSSREAD and IOCHVVSSWRITE', () => {
@@ -17,13 +17,6 @@ test('the device module uses the running OS encoding', () => {
   assert.equal(process.platform, 'linux');
   assert.equal(IOCHVVSSREAD, 0x80407602);
   assert.equal(IOCHVVSSWRITE, 0x40407603);
-});
-
-test('describeIoctl decodes what the encoder built', () => {
-  for (const os of ['freebsd', 'linux'] as const) {
-    assert.deepEqual(describeIoctl(os, ioctlRequest(os, 'read', 'v', 2, 64)), { dir: 'read', size: 64, group: 'v', nr: 2 });
-    assert.deepEqual(describeIoctl(os, ioctlRequest(os, 'write', 'v', 3, 64)), { dir: 'write', size: 64, group: 'v', nr: 3 });
-  }
 });
 
 test('oversized arguments and bad groups are refused', () => {
