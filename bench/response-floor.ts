@@ -11,6 +11,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { prepareStateDir } from '../src/state/index.ts';
 import { FreezeJournal } from '../src/state/freeze-journal.ts';
 import { AGENT_LABEL, appStage, startDaemon, startResponder, startSimulate, type Agent, type AgentKind, type StageTimes } from './lib/agents.ts';
 import { scratch, type BenchContext } from './lib/context.ts';
@@ -48,9 +49,12 @@ async function cycle(ctx: BenchContext, mode: Mode): Promise<Record<Op, StageTim
   return out as Record<Op, StageTimes>;
 }
 
-/** What the daemon does before answering a FREEZE: a durable journal write, timed in-process. */
+/** What the daemon does before the first freeze hook of a FREEZE: a durable intent write, timed in-process. */
 async function journalWrites(ctx: BenchContext, n: number): Promise<number[]> {
-  const journal = new FreezeJournal(join(scratch(ctx, 'journal'), 'state', 'frozen.json'));
+  const stateDir = join(scratch(ctx, 'journal'), 'state');
+  // As the daemon's start-up does: the journal writes into a state directory that exists and is root's.
+  prepareStateDir(stateDir);
+  const journal = new FreezeJournal(join(stateDir, 'frozen.json'));
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const start = performance.now();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { flat, hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
@@ -15,15 +15,8 @@ import { waitForFile } from '../support/watch-file.ts';
 const KERNEL_TIMEOUT_S = 3;
 const TIMEOUTS = ['--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '0.5', '--kill-grace', '0.2'];
 
-let emu: RunningEmulator;
 const defer = cleanupsPerTest();
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 function fixture(hooks: Record<string, string> = {}): HooksFixture {
   const fx = hooksFixture(hooks);

@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
+import { startEmulator } from '../../src/emulator/host-client.ts';
 import { hvvss, type WatchedProcess } from '../support/process.ts';
 import { hooksFixture, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
@@ -24,14 +25,7 @@ const TIMEOUTS = ['--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '1.
 const STEP_S = 0.1;
 
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 /** 10-a and 20-b freeze and thaw slowly; 30-c freezes slowly, then fails (its thaw is owed too). */
 function slowSequence(): HooksFixture {

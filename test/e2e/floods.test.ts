@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { HVVSS_BIN, within, WatchedProcess } from '../support/process.ts';
 import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
@@ -20,14 +20,7 @@ const KERNEL_TIMEOUT_S = 3;
 const RSS_CAP_MIB = 160;
 
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 function rssMiB(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';

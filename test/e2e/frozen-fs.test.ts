@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { HVVSS_BIN, hvvss, within, type Exit } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
@@ -19,14 +19,7 @@ import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 
 const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 interface Setup {
   readonly fx: HooksFixture;

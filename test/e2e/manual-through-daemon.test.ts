@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { waitForFile } from '../support/watch-file.ts';
@@ -15,15 +15,8 @@ import { cleanupsPerTest } from '../support/cleanups.ts';
 const KERNEL_TIMEOUT_S = 3;
 const LIMITS = ['--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2'];
 
-let emu: RunningEmulator;
 const defer = cleanupsPerTest();
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 const RESIDENT = `${RECORD}
 if [ "$1" = freeze ]; then echo READY >&"$HVVSS_NOTIFY_FD"; cat >/dev/null; echo "$HVVSS_HOOK released" >> "@LOG@"; fi`;

@@ -2,7 +2,7 @@
 // open/poll/ioctl path.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { flat, hvvss, hvvssRun, within } from '../support/process.ts';
 import type { HostResult } from '../../src/emulator/vss-kernel.ts';
 
@@ -10,13 +10,7 @@ import type { HostResult } from '../../src/emulator/vss-kernel.ts';
 const KERNEL_TIMEOUT_S = 1;
 const WAIT_S = 0.05;
 
-let emu: RunningEmulator;
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 function simulate(extra: string[]) {
   return hvvss(['simulate', '-n', '--device', emu.appDevice, '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--wait', String(WAIT_S), ...extra]);

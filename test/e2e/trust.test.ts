@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { flat, hvvss, hvvssRun, type WatchedProcess } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
@@ -17,15 +17,8 @@ const KERNEL_TIMEOUT_S = 3;
 const TIMEOUTS = ['--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '0.5', '--kill-grace', '0.2'];
 const NOBODY = 65534;
 
-let emu: RunningEmulator;
 const defer = cleanupsPerTest();
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 function fixture(hooks: Record<string, string> = {}): HooksFixture {
   const fx = hooksFixture(hooks);
