@@ -7,7 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { ChildProcess } from 'node:child_process';
 import type { Clock, Timer } from '../util/clock.ts';
 import { readLines } from '../util/line-splitter.ts';
-import { signalGroup } from '../util/process-group.ts';
+import { signalGroup, signalThenKill } from '../util/process-group.ts';
 import { NOTIFY_FD } from './hook-env.ts';
 import type { HookLogFn, HookOp, HookRef, HookStream } from './types.ts';
 
@@ -173,11 +173,10 @@ export class HookProcess {
       this.#signalGroup('SIGKILL');
       return;
     }
-    this.#signalGroup('SIGTERM');
-    this.#killTimer = this.#clock.setTimer(graceMs, () => {
-      if (this.exited) return;
-      safeLog(this.#onLog, this.name, this.op, 'runner', `still running ${graceMs} ms after SIGTERM: sending SIGKILL to its process group`);
-      this.#signalGroup('SIGKILL');
+    this.#killTimer = signalThenKill(this.pid, graceMs, {
+      clock: this.#clock,
+      exited: () => this.exited,
+      onKill: () => safeLog(this.#onLog, this.name, this.op, 'runner', `still running ${graceMs} ms after SIGTERM: sending SIGKILL to its process group`),
     });
   }
 

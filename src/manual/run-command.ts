@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { CommandRun } from './report.ts';
-import { signalGroup, stopProcessGroup } from '../util/process-group.ts';
+import { signalThenKill, stopProcessGroup } from '../util/process-group.ts';
 
 /** The command line as a person would type it (for messages and the lock's holder text). */
 export function shellQuote(argv: readonly string[]): string {
@@ -44,11 +44,13 @@ export function runWhileFrozen(argv: readonly string[], options: RunWhileFrozenO
     let stopped: string | undefined;
     let overdue = false;
     const timers: NodeJS.Timeout[] = [];
+    const cancels: Array<() => void> = [];
     let done = false;
     const finish = (run: Omit<CommandRun, 'argv' | 'durationMs'>) => {
       if (done) return;
       done = true;
       for (const timer of timers) clearTimeout(timer);
+      for (const cancel of cancels) cancel();
       options.interrupt.removeEventListener('abort', onInterrupt);
       const result = { argv, durationMs: elapsed(), ...run, ...(stopped === undefined || run.stopped !== undefined ? {} : { stopped }), overdue };
       if (child.pid === undefined) return resolve(result);
@@ -61,19 +63,20 @@ export function runWhileFrozen(argv: readonly string[], options: RunWhileFrozenO
       if (stopped !== undefined) return;
       stopped = why;
       options.note(`${why}: sending ${signal} to ${file} (pid ${child.pid}) and its process group, then thawing`);
-      signalGroup(child.pid, signal);
-      timers.push(
-        setTimeout(() => {
+      const kill = signalThenKill(child.pid, options.killGraceMs, {
+        signal,
+        exited: () => done,
+        onKill: () => {
           options.note(`${file} (pid ${child.pid}) still running ${options.killGraceMs} ms after ${signal}: sending SIGKILL to its process group`);
-          signalGroup(child.pid, 'SIGKILL');
           timers.push(
             setTimeout(() => {
               options.note(`${file} (pid ${child.pid}) does not exit even after SIGKILL: thawing without waiting for it`);
               finish({ exitCode: null, signal: null, stopped: `${why}; did not exit after SIGKILL` });
             }, KILL_CONFIRM_MS),
           );
-        }, options.killGraceMs),
-      );
+        },
+      });
+      cancels.push(() => kill.cancel());
     };
     const onInterrupt = () => {
       const signal = String(options.interrupt.reason) as NodeJS.Signals;

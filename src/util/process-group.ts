@@ -1,6 +1,7 @@
 // Stopping a whole process group: SIGTERM, then SIGKILL to whatever of it is left after a grace.
 // A command's children (a snapshot tool's helpers, a shell's background jobs) must not outlive
 // the thaw: they would keep writing to file systems the snapshot was meant to capture at rest.
+import { systemClock, type Clock, type Timer } from './clock.ts';
 
 /** True while any process of the group exists (kill(-pgid, 0)). */
 export function groupAlive(pgid: number): boolean {
@@ -28,6 +29,24 @@ export function signalGroup(pgid: number | undefined, signal: NodeJS.Signals): v
       // ESRCH: gone already.
     }
   }
+}
+
+/**
+ * The one TERM-then-KILL of the project: `signal` (SIGTERM, or the one an operator sent) to the
+ * group now, SIGKILL to it after `graceMs` unless `exited()` by then (`onKill` is told first).
+ * Returns the pending kill, to cancel once the process is known to be gone.
+ */
+export function signalThenKill(
+  pgid: number | undefined,
+  graceMs: number,
+  options: { readonly signal?: NodeJS.Signals; readonly exited: () => boolean; readonly onKill?: () => void; readonly clock?: Pick<Clock, 'setTimer'> },
+): Timer {
+  signalGroup(pgid, options.signal ?? 'SIGTERM');
+  return (options.clock ?? systemClock).setTimer(graceMs, () => {
+    if (options.exited()) return;
+    options.onKill?.();
+    signalGroup(pgid, 'SIGKILL');
+  });
 }
 
 /** How often the group is looked at during the grace: a short poll, bounded by the grace itself. */
