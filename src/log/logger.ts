@@ -39,7 +39,7 @@ export function syslogSink(facility: 'daemon' | 'user', ident = 'hvvss'): LogSin
  * until V8 kills it (which would leave everything frozen until a restart). The first lines say
  * how the freeze went, the last ones how it ended; the middle is counted, not kept.
  */
-export const HELD_LIMITS = { head: 200, tail: 800, lineChars: 2_000 } as const;
+const HELD_LIMITS = { head: 200, tail: 800, lineChars: 2_000 } as const;
 
 type HeldLine = readonly [LogLevel, string, Date];
 
@@ -70,11 +70,6 @@ export class AgentLogger implements HoldingLogger {
     if (held.tail.length === HELD_LIMITS.tail) held.dropped += 1;
     held.tail[held.next] = line;
     held.next = (held.next + 1) % HELD_LIMITS.tail;
-  }
-
-  /** True while lines are kept in memory. */
-  get holding(): boolean {
-    return this.#held !== undefined;
   }
 
   /** From now on keep lines in memory (nothing reaches the sink) until flush(). */
