@@ -15,7 +15,7 @@
 // Every insecure verdict ends with the command that fixes it.
 import { lstatSync as lstat, readdirSync as readdir, realpathSync as realpath, type Stats } from 'node:fs';
 import path from 'node:path';
-import { fixCommand, formatMode, resolveTrusted, securityProblems, type TrustProblem } from './trusted-path.ts';
+import { fixCommand, formatMode, resolveTrusted, securityProblems, shellWord, type TrustProblem } from './trusted-path.ts';
 import type { HookEntry, ScanDirProblem, ScanOptions, ScanResult } from './types.ts';
 
 const VALID_NAME = /^[0-9A-Za-z_-]+$/;
@@ -119,7 +119,10 @@ function judgeHooksDir(absDir: string, trustedUids: number[]): ScanDirProblem | 
   const resolved = resolveTrusted(absDir, trustedUids);
   if (resolved.kind === 'failed') {
     return resolved.code === 'ENOENT'
-      ? { kind: 'missing', message: `hooks directory ${absDir} does not exist${resolved.at === absDir ? '' : ` (${resolved.at} is missing)`}` }
+      ? {
+          kind: 'missing',
+          message: `hooks directory ${absDir} does not exist${resolved.at === absDir ? '' : ` (${resolved.at} is missing)`}; fix: mkdir -p -m 0755 ${shellWord(absDir)}`,
+        }
       : { kind: 'unusable', message: `hooks directory ${absDir} cannot be examined: ${resolved.code} at ${resolved.at}` };
   }
   if (resolved.kind === 'insecure') {

@@ -28,17 +28,6 @@ const c = {
   flock: lib.func('int flock(int fd, int operation)'),
 };
 
-/** Linux-only calls for the FUSE-based emulator. */
-const linux =
-  facts.os === 'linux'
-    ? {
-        mount: lib.func(
-          'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
-        ),
-        umount2: lib.func('int umount2(const char *target, int flags)'),
-      }
-    : undefined;
-
 export function strerror(errno: number): string {
   return String(c.strerror(errno));
 }
@@ -125,17 +114,4 @@ export function openSyslog(ident: string, facility: number): void {
 export function syslog(priority: number, message: string): void {
   // Always through "%s": a message is data, never a format string.
   c.syslog(priority, '%s', message);
-}
-
-export const MS = { NOSUID: 0x2, NODEV: 0x4 } as const;
-export const MNT_DETACH = 0x2;
-
-export function mount(source: string, target: string, fstype: string, flags: number, data: string): void {
-  if (!linux) throw new Error('mount(2) is only bound on Linux (for the emulator)');
-  check('mount', linux.mount(source, target, fstype, flags, data), target);
-}
-
-export function umount2(target: string, flags: number): void {
-  if (!linux) throw new Error('umount2(2) is only bound on Linux (for the emulator)');
-  check('umount2', linux.umount2(target, flags), target);
 }

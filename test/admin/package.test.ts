@@ -53,6 +53,8 @@ test('the tarball has the built CLI, its manifest, the man pages, the sample hoo
   // The emulator (and its FUSE server and mount calls) is for tests and the demo only, though built.
   assert.ok(existsSync(join(ROOT, 'dist', 'emulator')), 'the emulator is built (the test above would pass vacuously otherwise)');
   assert.deepEqual(paths.filter((p) => p.startsWith('dist/emulator/')), [], 'the emulator stays out of the package');
+  assert.ok(existsSync(join(ROOT, 'dist', 'native', 'linux-mount.js')), 'the mount bindings are built');
+  assert.equal(paths.includes('dist/native/linux-mount.js'), false, 'the mount bindings stay out of the package');
 });
 
 test('npm install -g of the tarball gives a working hvvss: --help, simulate -h, and the daemon against the emulator', async () => {

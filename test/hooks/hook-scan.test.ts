@@ -135,7 +135,7 @@ test('missing directory: no throw, reported as missing', async (t) => {
   t.after(() => sb.cleanup());
   const scan = await scanHooks(path.join(sb.base, 'nope'), ROOT_ONLY);
   assert.equal(scan.problem?.kind, 'missing');
-  assert.match(scan.problem?.message ?? '', /does not exist/);
+  assert.match(scan.problem?.message ?? '', /does not exist; fix: mkdir -p -m 0755 \S+$/);
   assert.deepEqual(scan.entries, []);
   assert.equal((await checkAll(scan, { reason: 'manual' })).ok, false);
 });

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { MNT_DETACH, MS, mount, umount2 } from '../../native/libc.ts';
+import { MNT_DETACH, MS, mount, umount2 } from '../../native/linux-mount.ts';
 import { SyscallError } from '../../native/errors.ts';
 import * as P from './protocol.ts';
 
