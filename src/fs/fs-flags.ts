@@ -7,26 +7,19 @@ import type { FsPolicy } from './mount-plan.ts';
 // Mount points are compared exactly: "/var/" and "var" (from /) both mean "/var".
 const mountPoint = async (input: string): Promise<string> => resolve(input);
 
-export const fsPolicyFlags = {
-  'fs-include': Flags.string({
-    summary: 'Plan only this mount point (repeatable); the others are skipped. Tests always use it.',
-    multiple: true,
-    helpValue: 'PATH',
-    parse: mountPoint,
-  }),
-  'fs-skip': Flags.string({
-    summary: 'Leave this writable mount point out of the freeze (repeatable).',
-    multiple: true,
-    helpValue: 'PATH',
-    parse: mountPoint,
-  }),
-  'fs-sync': Flags.string({
-    summary: 'Flush this writable mount point at freeze without holding it (repeatable).',
-    multiple: true,
-    helpValue: 'PATH',
-    parse: mountPoint,
-  }),
-};
+const pathFlag = (summary: string, dependsOn: string[] | undefined) =>
+  Flags.string({ summary, multiple: true, helpValue: 'PATH', parse: mountPoint, ...(dependsOn ? { dependsOn } : {}) });
+
+/** The policy flags; the daemon's depend on --fs-role (without it they would mean nothing). */
+export function fsPolicyFlagsFor(dependsOn?: string[]) {
+  return {
+    'fs-include': pathFlag('Plan only this mount point (repeatable); the others are skipped. Tests always use it.', dependsOn),
+    'fs-skip': pathFlag('Leave this writable mount point out of the freeze (repeatable).', dependsOn),
+    'fs-sync': pathFlag('Flush this writable mount point at freeze without holding it (repeatable).', dependsOn),
+  };
+}
+
+export const fsPolicyFlags = fsPolicyFlagsFor();
 
 export interface FsPolicyFlagValues {
   readonly 'fs-include'?: string[] | undefined;

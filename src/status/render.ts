@@ -66,6 +66,7 @@ export function renderStatus(report: StatusReport): string {
       return r?.resident ? `${name} (resident pid ${r.pid}, ${r.alive ? 'alive' : 'DEAD: broken freeze'})` : name;
     });
     row('', `frozen hooks, in freeze order: ${hooks.join(', ')}`);
+    if (freeze.mounts) row('', `frozen file systems, in freeze order: ${freeze.mounts.join(', ')}`);
   }
   const runnable = report.hooks.entries.filter((e) => e.verdict === 'runnable').length;
   row('hooks', `${report.hooks.dir}: ${runnable} runnable of ${report.hooks.entries.length}${report.hooks.problem ? `; ${report.hooks.problem}` : ''}`);

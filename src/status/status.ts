@@ -61,6 +61,8 @@ export interface FreezeState {
   readonly holder: { readonly kind: 'daemon' | 'manual'; readonly pid: number; readonly alive: boolean };
   readonly since: string;
   readonly hooks: readonly string[];
+  /** File systems the fs role may hold frozen (mount points), from the journal. */
+  readonly mounts?: readonly string[];
   readonly hooksDir: string;
   /** When its holder thaws it by itself (daemon watchdog, keeper or command --max-frozen). */
   readonly thawsBy?: string;
@@ -173,7 +175,12 @@ async function lastThawOf(path: string): Promise<StatusReport['lastThaw']> {
 }
 
 async function freezeState(record: FrozenRecord, daemon: DaemonState, lockHolder: LockHolder | undefined, stateDir: string): Promise<FreezeState> {
-  const base = { since: record.since, hooks: record.hooks.map((h) => h.name), hooksDir: record.hooksDir };
+  const base = {
+    since: record.since,
+    hooks: record.hooks.map((h) => h.name),
+    ...(record.mounts && record.mounts.length > 0 ? { mounts: record.mounts.map((m) => m.mountpoint) } : {}),
+    hooksDir: record.hooksDir,
+  };
   if (record.holder.kind === 'daemon') {
     const snapshot = daemon.snapshot;
     const ours = snapshot !== undefined && snapshot.pid === record.holder.pid;
