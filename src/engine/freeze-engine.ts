@@ -246,7 +246,7 @@ export class FreezeEngine {
     // File systems first: a thaw hook may write to them.
     const fsProblems: string[] = [];
     if (frozen.mounts.length > 0) {
-      const fs = this.fs ? this.fs.thaw(frozen.mounts) : await this.#recoverMounts(frozen.mounts.map(recorded));
+      const fs = this.fs ? await this.fs.thaw(frozen.mounts) : await this.#recoverMounts(frozen.mounts.map(recorded));
       fsProblems.push(...fs.problems);
       frozen.mounts = [...fs.held];
     }

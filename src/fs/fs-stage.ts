@@ -15,6 +15,7 @@ import { execFile } from 'node:child_process';
 import { planMounts, type FsPolicy, type MountAction, type MountPlan, type PlannedMount } from './mount-plan.ts';
 import { mountTableOs, readMountTable, type MountEntry, type MountTableOs } from './mount-table.ts';
 import type { Logger } from '../log/logger.ts';
+import { FreezeHelper, helperProblem } from './freeze-helper.ts';
 import type { Clock } from '../util/clock.ts';
 
 /** What the journal records of a held mount: enough to find it again, never trusted beyond that. */
@@ -101,6 +102,11 @@ export interface FsStageOptions {
   readonly os?: MountTableOs;
   readonly ops?: MountOps;
   readonly readTable?: () => Promise<MountEntry[]>;
+  /**
+   * The suspension helper (hvvss-fsfreeze): when set, the held mounts are frozen by that
+   * single-threaded process instead of this one. Required for UFS on FreeBSD; optional on Linux.
+   */
+  readonly helper?: string;
 }
 
 function describe(m: Pick<PlannedMount, 'mountpoint' | 'fstype'>): string {
@@ -114,6 +120,9 @@ export class FsStage {
   readonly #clock: Clock;
   readonly #ops: MountOps;
   readonly #readTable: () => Promise<MountEntry[]>;
+  readonly #helperPath: string | undefined;
+  /** The running helper while it holds mounts. */
+  #helper: FreezeHelper | undefined;
 
   constructor(options: FsStageOptions) {
     this.policy = options.policy;
@@ -122,6 +131,13 @@ export class FsStage {
     this.#clock = options.clock;
     this.#ops = options.ops ?? systemMountOps();
     this.#readTable = options.readTable ?? (() => readMountTable(this.os));
+    this.#helperPath = options.helper;
+  }
+
+  #built(action: MountAction): boolean {
+    if (BUILT[this.os].has(action)) return true;
+    // UFS suspension exists only through the helper.
+    return action === 'suspend' && this.os === 'freebsd' && this.#helperPath !== undefined;
   }
 
   /** The plan from the live mount table under the admin's policy. */
@@ -132,8 +148,13 @@ export class FsStage {
   /** Why a freeze with this plan must not start: the plan's problems, and actions not built yet on this OS. */
   problems(plan: MountPlan): string[] {
     const problems = [...plan.problems];
+    const held = plan.mounts.filter((m) => HOLDING_ACTIONS.has(m.action) && this.#built(m.action));
+    if (this.#helperPath !== undefined && held.length > 0) {
+      const problem = helperProblem(this.#helperPath);
+      if (problem) problems.push(`cannot freeze ${held.map(describe).join(', ')}: ${problem}`);
+    }
     for (const m of plan.mounts) {
-      if (m.action === 'refuse' || BUILT[this.os].has(m.action)) continue;
+      if (m.action === 'refuse' || this.#built(m.action)) continue;
       problems.push(
         `${describe(m)} needs "${m.action}", which this hvvss cannot do yet on ${this.os}: ` +
           `--fs-skip ${m.mountpoint} leaves it out, --fs-sync ${m.mountpoint} flushes it without holding it`,
@@ -176,8 +197,10 @@ export class FsStage {
         return { ok: false, results, problems, held: [] };
       }
     }
+    const holding = mounts.filter((x) => HOLDING_ACTIONS.has(x.action));
+    if (this.#helperPath !== undefined && holding.length > 0) return this.#freezeByHelper(this.#helperPath, holding, results);
     const frozen: PlannedMount[] = [];
-    for (const m of mounts.filter((x) => HOLDING_ACTIONS.has(x.action))) {
+    for (const m of holding) {
       const started = this.#clock.now();
       try {
         if (m.action !== 'fifreeze') throw new Error(`"${m.action}" is not built yet`);
@@ -197,9 +220,44 @@ export class FsStage {
     return { ok: true, results, problems, held: frozen };
   }
 
+  async #freezeByHelper(path: string, holding: readonly PlannedMount[], results: MountResult[]): Promise<FsOutcome> {
+    const started = this.#clock.now();
+    const { helper, result } = await FreezeHelper.freeze(path, holding.map((m) => m.mountpoint));
+    const took = this.#clock.now() - started;
+    for (const i of result.held) results.push(this.#result(holding[i] as PlannedMount, 'freeze', started, true));
+    if (result.ok) {
+      this.#helper = helper;
+      this.#log.info(`froze ${holding.map(describe).join(', ')} through ${path} (pid ${helper.pid}) in ${Math.round(took)} ms`);
+      return { ok: true, results, problems: [], held: [...holding] };
+    }
+    const failedMount = result.failed ? holding[result.failed.index] : undefined;
+    const problem = failedMount
+      ? `cannot freeze ${describe(failedMount)}: ${result.failed?.code} (${result.failed?.text ?? ''}); the helper thawed the ones before it`
+      : `the suspension helper ${path} ${result.exit}`;
+    if (failedMount) results.push(this.#result(failedMount, 'freeze', started, false, problem));
+    this.#log.error(problem);
+    // What the helper still holds after failing (a thaw of its own failed): thaw it from here on Linux.
+    const still = result.held.map((i) => holding[i] as PlannedMount);
+    const rollback = this.os === 'linux' ? this.#thawAll(still) : { ok: true, results: [], problems: [], held: [] };
+    return { ok: false, results: [...results, ...rollback.results], problems: [problem, ...rollback.problems], held: rollback.held };
+  }
+
   /** Thaws held mounts in the reverse of their freeze order, every one even if one fails. */
-  thaw(held: readonly PlannedMount[]): FsOutcome {
-    return this.#thawAll(held);
+  async thaw(held: readonly PlannedMount[]): Promise<FsOutcome> {
+    const helper = this.#helper;
+    if (!helper) return this.#thawAll(held);
+    this.#helper = undefined;
+    const { failed, exit } = await helper.thaw();
+    const problems = failed.map((f) => `cannot thaw ${held[f.index]?.mountpoint ?? `mount ${f.index + 1}`}: ${f.code} (${f.text ?? ''})`);
+    if (exit !== undefined) {
+      // Dead before it said "done": FreeBSD resumed its mounts with it; Linux keeps them frozen.
+      this.#log.warn(`the suspension helper ${exit} before it had thawed${this.os === 'linux' ? ': thawing from here' : '; its mounts resumed when it died'}`);
+      if (this.os === 'linux') return this.#thawAll(held);
+    }
+    for (const p of problems) this.#log.error(p);
+    const results = held.map((m) => ({ ...pick(m), op: 'thaw' as const, ok: !failed.some((f) => held[f.index] === m), durationMs: 0 }));
+    if (problems.length === 0) this.#log.info(`thawed ${held.map(describe).join(', ')}`);
+    return { ok: problems.length === 0, results, problems, held: this.os === 'linux' ? held.filter((_m, i) => failed.some((f) => f.index === i)) : [] };
   }
 
   #thawAll(held: readonly PlannedMount[]): FsOutcome {
@@ -218,6 +276,12 @@ function thawMounts(held: readonly RecordedMount[], ops: MountOps, clock: Clock,
   for (const m of [...held].reverse()) {
     const started = clock.now();
     try {
+      if (m.action === 'suspend') {
+        // Only its helper can hold a UFS suspension, and its death (or end of stdin) resumes it.
+        results.push({ ...pick(m), op: 'thaw', ok: true, durationMs: 0, note: 'resumed when its helper ended' });
+        log.info(`${describe(m)}: resumed when the suspension helper ended${reason}`);
+        continue;
+      }
       if (m.action !== 'fifreeze') throw new Error(`"${m.action}" is not built yet`);
       const wasFrozen = ops.fithaw(m.mountpoint);
       results.push({ ...pick(m), op: 'thaw', ok: true, durationMs: clock.now() - started, ...(wasFrozen ? {} : { note: 'was not frozen' }) });

@@ -14,6 +14,7 @@ import { cleanupsPerTest } from '../support/cleanups.ts';
 import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
 import { execFileSync } from 'node:child_process';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
+import { buildHelper } from '../fs/helper-build.ts';
 
 const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
@@ -167,4 +168,27 @@ test('a writable file system hvvss cannot freeze (the emulator\'s FUSE mount) fa
   assert.match(dry.stdout, new RegExp(`${s.a.mountpoint}\\s+ext4\\s+FIFREEZE: ext4: frozen with FIFREEZE until the thaw`));
   assert.match(dry.stdout, new RegExp(`${emu.mountpoint}\\s+fuse\\S*\\s+REFUSE: `));
   assert.match(dry.stdout, /fs role plan: the fs role would refuse CHECK/);
+});
+
+test('--fs-helper: the helper holds the file systems; THAW thaws them through it, and after SIGKILL of the daemon it thaws by itself', async (t) => {
+  const helper = buildHelper(t);
+  if (!helper) return;
+  const s = setup(t);
+  if (!s) return;
+  const daemon = await startDaemon(s, ['--fs-helper', helper]);
+  assert.equal((await emu.host.request('check')).result, 'success');
+  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  const w1 = writer(s.a.mountpoint);
+  await blocked(w1);
+  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+  assert.equal((await within(w1.exited, 10_000, 'the writer after the thaw')).code, 0);
+  // Held while frozen, written after the thaw.
+  await daemon.waitForLine(new RegExp(`froze ${s.b.mountpoint} \\(ext4\\), ${s.a.mountpoint} \\(ext4\\) through ${helper}`));
+  assert.deepEqual(s.fx.log().slice(-2), ['20-write thaw host', '10-db thaw host']);
+  // Frozen again, then the daemon dies: the helper's stdin closes and it thaws on its own.
+  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  const w2 = writer(s.b.mountpoint);
+  await blocked(w2);
+  await daemon.stop('SIGKILL');
+  assert.equal((await within(w2.exited, 10_000, 'the writer once the helper saw the daemon die')).code, 0);
 });
