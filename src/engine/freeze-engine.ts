@@ -144,14 +144,17 @@ export class FreezeEngine {
     if (this.#frozen) throw new Error('FreezeEngine.freeze: already frozen; thaw first');
     const scan = await this.hooks.scan();
     const { watchdogMs, onWatchdog, ...context } = request;
-    // The plan is made before anything is frozen: a mount it refuses fails the freeze now.
+    // The plan is made before anything is frozen: a mount it refuses fails the freeze now. Only a
+    // host freeze freezes file systems: a manual one (hvvss freeze -- CMD) runs a command that
+    // may well write to them.
+    const fsStage = request.reason === 'host' ? this.fs : undefined;
     let mounts: PlannedMount[] = [];
-    if (this.fs) {
+    if (fsStage) {
       let problems: string[];
       try {
-        const plan = await this.fs.plan();
-        problems = this.fs.problems(plan);
-        mounts = this.fs.freezeOrder(plan);
+        const plan = await fsStage.plan();
+        problems = fsStage.problems(plan);
+        mounts = fsStage.freezeOrder(plan);
       } catch (err) {
         problems = [`cannot plan the file systems: ${(err as Error).message}`];
       }
@@ -205,11 +208,11 @@ export class FreezeEngine {
     frozen.hooks = result.frozen;
     // Until the fs stage has run, nothing of it is frozen; from its start, the intent's list counts.
     frozen.mounts = [];
-    if (!result.ok || mounts.length === 0 || !this.fs) return { ok: result.ok, result };
+    if (!result.ok || mounts.length === 0 || !fsStage) return { ok: result.ok, result };
     frozen.mounts = held;
     let fs: FsOutcome;
     try {
-      fs = await this.fs.freeze(mounts, request.deadline);
+      fs = await fsStage.freeze(mounts, request.deadline);
     } catch (err) {
       // Cannot happen by design; if it does, every intended mount counts as frozen for the thaw.
       fs = { ok: false, results: [], problems: [`the fs stage broke: ${(err as Error).message}`], held };

@@ -189,3 +189,11 @@ test('zpool sync once per pool and sync -f for --fs-sync; nothing held, nothing 
   await engine.thaw('host');
   assert.deepEqual(calls, ['hook freeze host', 'sync -f /mnt/fuse', 'zpool sync zroot', 'hook thaw 10-db host']);
 });
+
+test('a manual freeze (hvvss freeze through the daemon) runs the hooks only: its command may write to the file systems', async (t) => {
+  const s = setup(t, ['/mnt/a']);
+  assert.equal((await s.engine.freeze({ reason: 'manual' })).ok, true);
+  assert.deepEqual(s.engine.frozen?.mounts, []);
+  await s.engine.thaw('manual');
+  assert.deepEqual(s.calls, ['hook freeze manual', 'hook thaw 10-db manual']);
+});
