@@ -13,7 +13,7 @@ const pathFlag = (summary: string, dependsOn: string[] | undefined) =>
 /** The policy flags; the daemon's depend on --fs-role (without it they would mean nothing). */
 export function fsPolicyFlagsFor(dependsOn?: string[]) {
   return {
-    'fs-include': pathFlag('Plan only this mount point (repeatable); the others are skipped. Tests always use it.', dependsOn),
+    'fs-include': pathFlag('Plan only this mount point (repeatable); every other mount is skipped.', dependsOn),
     'fs-skip': pathFlag('Leave this writable mount point out of the freeze (repeatable).', dependsOn),
     'fs-sync': pathFlag('Flush this writable mount point at freeze without holding it (repeatable).', dependsOn),
   };
