@@ -14,6 +14,10 @@ import { ControlServer } from '../daemon/control-server.ts';
 import { ManualService } from '../daemon/manual-service.ts';
 import { processTrustedUids } from '../hooks/trusted-path.ts';
 import { prepareStateDir } from '../state/index.ts';
+import { fsPolicyFlagsFor, fsPolicyFrom } from '../fs/fs-flags.ts';
+import { FsStage, loadedMountOps } from '../fs/fs-stage.ts';
+import { DEFAULT_HELPER } from '../fs/freeze-helper.ts';
+import { resolve } from 'node:path';
 
 export default class Daemon extends Command {
   static override summary = 'Register as the application VSS agent and run the hooks on every host request.';
@@ -45,6 +49,17 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
     socket: socketFlag,
     'state-dir': stateDirFlag,
     'kernel-timeout': kernelTimeoutFlag,
+    'fs-role': Flags.boolean({
+      summary: 'Also freeze the file systems of the mount plan: after the freeze hooks, thawed before the thaw hooks (see "hvvss check --dry-run").',
+    }),
+    ...fsPolicyFlagsFor(['fs-role']),
+    'fs-helper': Flags.string({
+      summary: `The suspension helper that holds the file systems (needed for UFS on FreeBSD, where it defaults to ${DEFAULT_HELPER}; on Linux, FIFREEZE is called from hvvss itself unless this is set).`,
+      env: 'HVVSS_FSFREEZE_HELPER',
+      helpValue: 'PATH',
+      dependsOn: ['fs-role'],
+      parse: async (input) => resolve(input),
+    }),
     help: Flags.help({ char: 'h' }),
   };
 
@@ -92,7 +107,19 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             // Shared with hvvss check/freeze/thaw: a host request during a manual freeze is refused.
             const guard = new HooksLock(hooksLockIn(flags['state-dir']), 'daemon');
             guard.open();
-            const engine = new FreezeEngine({ hooks, journal, clock: systemClock, log: logger, holder: { kind: 'daemon', pid: process.pid } });
+            const fsPolicy = fsPolicyFrom(flags);
+            // Linux freezes with FIFREEZE: the bindings are loaded now, so a thaw never waits on an import.
+            const helper = flags['fs-helper'] ?? (process.platform === 'freebsd' ? DEFAULT_HELPER : undefined);
+            const fs = flags['fs-role']
+              ? new FsStage({
+                  policy: fsPolicy,
+                  log: logger,
+                  clock: systemClock,
+                  ...(process.platform === 'linux' ? { ops: await loadedMountOps() } : {}),
+                  ...(helper ? { helper } : {}),
+                })
+              : undefined;
+            const engine = new FreezeEngine({ hooks, journal, clock: systemClock, log: logger, holder: { kind: 'daemon', pid: process.pid }, ...(fs ? { fs } : {}) });
             const agent = new VssAgent({ engine, guard, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
             await agent.recover();
             const device = VssDevice.open(flags.device, {
@@ -120,6 +147,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                 hooksDir: hooks.dir,
                 stateDir: flags['state-dir'],
                 settings: { kernelTimeoutMs, requestTimeoutMs, hookTimeoutMs: flags['hook-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 },
+                ...(fs ? { fsRole: { policy: fsPolicy } } : {}),
                 ...agent.status(),
               }),
               manual: (request, connection) => manual.handle(request, connection),

@@ -3,11 +3,12 @@ import { jsonFlag } from '../cli/manual-flags.ts';
 import { hooksDirFlag, pidfileFlag, socketFlag, stateDirFlag } from '../cli/flags.ts';
 import { renderPrometheus, renderStatus } from '../status/render.ts';
 import { gatherStatus } from '../status/status.ts';
+import { fsPolicyFlags, fsPolicyFrom } from '../fs/fs-flags.ts';
 
 export default class Status extends Command {
   static override summary = 'Show the daemon, any freeze, the hooks and the last transactions; exit status for rc.d and monitoring.';
 
-  static override description = `Asks the daemon on its status socket (pid, uptime, whether it is registered on the device, idle/checking/freezing/frozen/thawing, its last transactions with per-hook durations), reads the freeze journal for a freeze held by the daemon or by "hvvss freeze" (and asks its keeper for the resident hooks and the automatic thaw time), and judges every entry of the hooks directory. It writes nothing and takes no lock, so it answers while a backup holds the file systems frozen.
+  static override description = `Asks the daemon on its status socket (pid, uptime, whether it is registered on the device, idle/checking/freezing/frozen/thawing, its last transactions with per-hook durations), reads the freeze journal for a freeze held by the daemon or by "hvvss freeze" (and asks its keeper for the resident hooks and the automatic thaw time), judges every entry of the hooks directory, and shows the file systems: whether hv_vss_daemon(8) would refuse every backup on this guest (naming the mount), and the fs role's mount plan (the daemon's policy when it runs with --fs-role, else --fs-include, --fs-skip and --fs-sync). It writes nothing and takes no lock, so it answers while a backup holds the file systems frozen.
 
 Exit status:
   0  healthy: the daemon answers, and nothing is frozen longer than expected
@@ -29,12 +30,13 @@ When several apply, the highest listed first wins: 2, then 1, then 3.`;
     pidfile: pidfileFlag,
     'state-dir': stateDirFlag,
     'hooks-dir': hooksDirFlag,
+    ...fsPolicyFlags,
     help: Flags.help({ char: 'h' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Status);
-    const report = await gatherStatus({ socket: flags.socket, pidfile: flags.pidfile, stateDir: flags['state-dir'], hooksDir: flags['hooks-dir'] });
+    const report = await gatherStatus({ socket: flags.socket, pidfile: flags.pidfile, stateDir: flags['state-dir'], hooksDir: flags['hooks-dir'], fsPolicy: fsPolicyFrom(flags) });
     const text = flags.json ? JSON.stringify(report, null, 2) + '\n' : flags.prometheus ? renderPrometheus(report) : renderStatus(report);
     await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
     if (report.exitCode !== 0) this.exit(report.exitCode);

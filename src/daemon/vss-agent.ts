@@ -52,7 +52,15 @@ export interface AgentStatus {
   readonly phase: AgentPhase;
   readonly current: { readonly op: string; readonly msgid: string; readonly since: string } | undefined;
   readonly frozen:
-    | { readonly since: string; readonly reason: HookReason; readonly msgid: string; readonly hooks: readonly string[]; readonly watchdogAt: string }
+    | {
+        readonly since: string;
+        readonly reason: HookReason;
+        readonly msgid: string;
+        readonly hooks: readonly string[];
+        /** File systems the fs role holds frozen (mount points). */
+        readonly mounts?: readonly string[];
+        readonly watchdogAt: string;
+      }
     | undefined;
   readonly transactions: readonly TransactionRecord[];
   /** Every transaction since the daemon started, counted by op, reason and result (for monitoring). */
@@ -125,6 +133,7 @@ export class VssAgent {
         reason: frozen.reason,
         msgid: frozen.msgid,
         hooks: frozen.hooks.map((h) => h.hook.name),
+        ...(frozen.mounts.length > 0 ? { mounts: frozen.mounts.map((m) => m.mountpoint) } : {}),
         watchdogAt: (frozen.watchdogAt ?? frozen.since).toISOString(),
       },
       transactions: this.#history,
@@ -443,6 +452,9 @@ export class VssAgent {
       const record = this.#begin('check', request.msgidText, 'host');
       if (problem !== undefined) return this.#fail(request, record, `cannot be application-consistent: ${problem}`);
       this.#guard?.describe({ op: 'host request', since: this.#bornAt });
+      // The fs role: a mount that cannot be frozen consistently fails CHECK, naming it.
+      const fsProblems = await this.#engine.checkFs();
+      if (fsProblems.length > 0) return this.#fail(request, record, `cannot be consistent: ${fsProblems.join('; ')}`);
       const scan = await this.#engine.hooks.scan();
       const result = await this.#engine.hooks.check(scan, { reason: 'host', msgid: request.msgidText, deadline: this.#deadline(request), signal: this.#stop.signal });
       this.#collect(record, result);

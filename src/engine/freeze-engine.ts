@@ -13,6 +13,11 @@
 //     whose answer never gets out, or whose THAW never comes, is thawed all the same.
 //  4. Once the intent is recorded, the engine is frozen until thaw() has run, whatever the
 //     freeze's outcome: the owner's every exit path calls thaw().
+//  5. With an fs stage (the fs role), the file systems of the mount plan are frozen after the
+//     freeze hooks and thawed before the thaw hooks; the intent names them before the first one
+//     is frozen, a freeze that fails on one rolls back the ones before it, and recovery thaws
+//     what the journal names (still mounted, same rules) before the hooks. Recovery does so
+//     even when this run has no fs stage: a journal's file systems are never left frozen.
 import { scanProblems } from '../hooks/index.ts';
 import type { FreezeResult, FrozenHook, HookReason, HookRef, SequenceResult } from '../hooks/index.ts';
 import type { HookEngine, RunContext } from './hook-engine.ts';
@@ -20,6 +25,8 @@ import type { FreezeJournal, FrozenRecord } from '../state/freeze-journal.ts';
 import type { HoldingLogger } from '../log/logger.ts';
 import type { Clock, Timer } from '../util/clock.ts';
 import { stopLeftoverFreezes, type LeftoverProcess } from './leftover-freezes.ts';
+import { HOLDING_ACTIONS, recoverMounts, type FsOutcome, type FsStage, type RecordedMount } from '../fs/fs-stage.ts';
+import type { PlannedMount } from '../fs/mount-plan.ts';
 
 /** How long a leftover freeze hook gets between SIGTERM and SIGKILL at recovery. */
 const LEFTOVER_GRACE_MS = 1_000;
@@ -34,6 +41,8 @@ export interface Freeze {
   readonly watchdogAt: Date | undefined;
   /** The hooks whose freeze was started, in start order (the intent's list until the freeze returns). */
   readonly hooks: readonly FrozenHook[];
+  /** The file systems held frozen by the fs stage, in freeze order (the intent's list until it has run). */
+  readonly mounts: readonly PlannedMount[];
 }
 
 export interface FreezeRequest extends Omit<RunContext, 'deadline'> {
@@ -46,6 +55,8 @@ export interface FreezeRequest extends Omit<RunContext, 'deadline'> {
 export interface FreezeAttempt {
   readonly ok: boolean;
   readonly result: FreezeResult;
+  /** What the fs stage did, when it ran. */
+  readonly fs?: FsOutcome;
 }
 
 export interface ThawOptions {
@@ -65,13 +76,20 @@ export interface FreezeEngineDeps {
   readonly clock: Clock;
   readonly log: HoldingLogger;
   readonly holder: { readonly kind: 'daemon' | 'manual'; readonly pid: number };
+  /** The fs role: file systems frozen after the hooks, thawed before them. */
+  readonly fs?: FsStage;
+  /** Recovery of the file systems a journal names (default: recoverMounts on this machine). */
+  readonly recoverMounts?: (recorded: readonly RecordedMount[]) => Promise<FsOutcome>;
 }
 
 interface FrozenState {
-  readonly freeze: Omit<Freeze, 'hooks'>;
+  readonly freeze: Omit<Freeze, 'hooks' | 'mounts'>;
   hooks: FrozenHook[];
+  mounts: PlannedMount[];
   readonly watchdog: Timer | undefined;
 }
+
+const recorded = (m: PlannedMount): RecordedMount => ({ mountpoint: m.mountpoint, fstype: m.fstype, action: m.action });
 
 function failed(problem: string): SequenceResult {
   return { ok: false, results: [], problems: [problem] };
@@ -84,6 +102,8 @@ export class FreezeEngine {
   readonly #log: HoldingLogger;
   readonly #holder: FreezeEngineDeps['holder'];
   readonly #stopLeftovers: NonNullable<FreezeEngineDeps['stopLeftovers']>;
+  readonly fs: FsStage | undefined;
+  readonly #recoverMounts: NonNullable<FreezeEngineDeps['recoverMounts']>;
   #frozen: FrozenState | undefined;
 
   constructor(deps: FreezeEngineDeps) {
@@ -93,12 +113,27 @@ export class FreezeEngine {
     this.#log = deps.log;
     this.#holder = deps.holder;
     this.#stopLeftovers = deps.stopLeftovers ?? ((paths) => stopLeftoverFreezes(paths, LEFTOVER_GRACE_MS));
+    this.fs = deps.fs;
+    this.#recoverMounts = deps.recoverMounts ?? ((mounts) => recoverMounts(mounts, { log: deps.log, clock: deps.clock }));
   }
 
   /** Set from the intent until thaw() has run. */
   get frozen(): Freeze | undefined {
     const frozen = this.#frozen;
-    return frozen && { ...frozen.freeze, hooks: frozen.hooks };
+    return frozen && { ...frozen.freeze, hooks: frozen.hooks, mounts: frozen.mounts };
+  }
+
+  /**
+   * The fs role's verdict for a CHECK: why the file systems cannot be frozen consistently now
+   * (a refused mount, an action not built yet), or nothing. Without the fs role: nothing.
+   */
+  async checkFs(): Promise<string[]> {
+    if (!this.fs) return [];
+    try {
+      return this.fs.problems(await this.fs.plan());
+    } catch (err) {
+      return [`cannot plan the file systems: ${(err as Error).message}`];
+    }
   }
 
   /**
@@ -109,7 +144,28 @@ export class FreezeEngine {
     if (this.#frozen) throw new Error('FreezeEngine.freeze: already frozen; thaw first');
     const scan = await this.hooks.scan();
     const { watchdogMs, onWatchdog, ...context } = request;
-    if (scanProblems(scan).length > 0 || scan.runnable.length === 0) {
+    // The plan is made before anything is frozen: a mount it refuses fails the freeze now. Only a
+    // host freeze freezes file systems: a manual one (hvvss freeze -- CMD) runs a command that
+    // may well write to them.
+    const fsStage = request.reason === 'host' ? this.fs : undefined;
+    let mounts: PlannedMount[] = [];
+    if (fsStage) {
+      let problems: string[];
+      try {
+        const plan = await fsStage.plan();
+        problems = fsStage.problems(plan);
+        mounts = fsStage.freezeOrder(plan);
+      } catch (err) {
+        problems = [`cannot plan the file systems: ${(err as Error).message}`];
+      }
+      if (problems.length > 0) {
+        const problem = `the file systems cannot be frozen consistently, nothing was frozen: ${problems.join('; ')}`;
+        this.#log.error(problem);
+        return { ok: false, result: { ...failed(problem), frozen: [] } };
+      }
+    }
+    const held = mounts.filter((m) => HOLDING_ACTIONS.has(m.action));
+    if (scanProblems(scan).length > 0 || (scan.runnable.length === 0 && mounts.length === 0)) {
       // Nothing will run: nothing to record.
       const result = await this.hooks.freeze(scan, context);
       return { ok: result.ok, result };
@@ -127,6 +183,7 @@ export class FreezeEngine {
         hooksDir: scan.dir,
         hooks: intended,
         ...(watchdogAt ? { watchdogAt: watchdogAt.toISOString() } : {}),
+        ...(held.length > 0 ? { mounts: held.map(recorded) } : {}),
       });
     } catch (err) {
       const problem =
@@ -136,7 +193,7 @@ export class FreezeEngine {
       return { ok: false, result: { ...failed(problem), frozen: [] } };
     }
     const watchdog = watchdogMs === undefined ? undefined : this.#clock.setTimer(watchdogMs, () => onWatchdog?.(), { unref: true });
-    const frozen: FrozenState = { freeze: { reason: request.reason, msgid, since, watchdogAt }, hooks: intended.map((hook) => ({ hook })), watchdog };
+    const frozen: FrozenState = { freeze: { reason: request.reason, msgid, since, watchdogAt }, hooks: intended.map((hook) => ({ hook })), mounts: held, watchdog };
     this.#frozen = frozen;
     // From here until the last thaw the file systems may be suspended: keep lines in memory.
     this.#log.hold();
@@ -149,7 +206,20 @@ export class FreezeEngine {
       result = { ...failed(`the freeze sequence broke: ${(err as Error).message}`), frozen: frozen.hooks };
     }
     frozen.hooks = result.frozen;
-    return { ok: result.ok, result };
+    // Until the fs stage has run, nothing of it is frozen; from its start, the intent's list counts.
+    frozen.mounts = [];
+    if (!result.ok || mounts.length === 0 || !fsStage) return { ok: result.ok, result };
+    frozen.mounts = held;
+    let fs: FsOutcome;
+    try {
+      fs = await fsStage.freeze(mounts, request.deadline);
+    } catch (err) {
+      // Cannot happen by design; if it does, every intended mount counts as frozen for the thaw.
+      fs = { ok: false, results: [], problems: [`the fs stage broke: ${(err as Error).message}`], held };
+    }
+    frozen.mounts = [...fs.held];
+    if (fs.ok) return { ok: true, result, fs };
+    return { ok: false, result: { ...result, ok: false, problems: [...result.problems, ...fs.problems] }, fs };
   }
 
   /**
@@ -159,12 +229,30 @@ export class FreezeEngine {
   async thaw(reason: HookReason, options: ThawOptions = {}): Promise<SequenceResult> {
     const frozen = this.#frozen;
     if (!frozen) return { ok: true, results: [], problems: [] };
+    const anything = frozen.hooks.length > 0 || frozen.mounts.length > 0;
     const result = await this.#thawFrozen(frozen, reason, options);
-    return this.#clear(result, reason, frozen.hooks.length > 0);
+    if (frozen.mounts.length > 0) return this.#keepJournal(result, frozen.mounts);
+    return this.#clear(result, reason, anything);
+  }
+
+  /** A file system that could not be thawed: the journal stays, so the next start (or request) tries again. */
+  #keepJournal(result: SequenceResult, still: readonly PlannedMount[]): SequenceResult {
+    const problem =
+      `${still.map((m) => m.mountpoint).join(', ')} could not be thawed: the freeze journal ${this.journal.path} is kept, ` +
+      'so the next start of the daemon (or "hvvss thaw") tries again';
+    this.#log.error(problem);
+    return { ...result, ok: false, problems: [...result.problems, problem] };
   }
 
   async #thawFrozen(frozen: FrozenState, reason: HookReason, options: ThawOptions): Promise<SequenceResult> {
     frozen.watchdog?.cancel();
+    // File systems first: a thaw hook may write to them.
+    const fsProblems: string[] = [];
+    if (frozen.mounts.length > 0) {
+      const fs = this.fs ? await this.fs.thaw(frozen.mounts) : await this.#recoverMounts(frozen.mounts.map(recorded));
+      fsProblems.push(...fs.problems);
+      frozen.mounts = [...fs.held];
+    }
     let result: SequenceResult;
     try {
       result = await this.hooks.thaw(frozen.hooks, {
@@ -179,7 +267,7 @@ export class FreezeEngine {
     this.#frozen = undefined;
     // Every hook is thawed: writing is safe again.
     this.#log.flush();
-    return result;
+    return fsProblems.length === 0 ? result : { ...result, ok: false, problems: [...fsProblems, ...result.problems] };
   }
 
   /**
@@ -214,9 +302,30 @@ export class FreezeEngine {
     } catch (err) {
       this.#log.warn(`cannot look for freeze hooks left running by the previous holder: ${(err as Error).message}`);
     }
-    const frozen: FrozenState = { freeze: { reason: record.reason, msgid: record.msgid, since: new Date(record.since), watchdogAt: undefined }, hooks, watchdog: undefined };
+    // The file systems first (before the thaw hooks, which may write to them), by the plan's rules.
+    const fsProblems: string[] = [];
+    let stillFrozen: readonly RecordedMount[] = [];
+    if (record.mounts && record.mounts.length > 0) {
+      // Until they are thawed, a log line written to a file on one of them would block: hold them.
+      this.#log.hold();
+      this.#log.warn(`the freeze journal names ${record.mounts.length} file system(s) that may be frozen: ${record.mounts.map((m) => m.mountpoint).join(', ')}; thawing them first`);
+      let fs: FsOutcome;
+      try {
+        fs = await this.#recoverMounts(record.mounts);
+      } catch (err) {
+        fs = { ok: false, results: [], problems: [`cannot thaw the file systems: ${(err as Error).message}`], held: record.mounts as PlannedMount[] };
+      }
+      fsProblems.push(...fs.problems);
+      stillFrozen = fs.held;
+    }
+    const frozen: FrozenState = { freeze: { reason: record.reason, msgid: record.msgid, since: new Date(record.since), watchdogAt: undefined }, hooks, mounts: [], watchdog: undefined };
     this.#frozen = frozen;
-    const result = await this.#thawFrozen(frozen, 'recovery', options);
+    const thawed = await this.#thawFrozen(frozen, 'recovery', options);
+    const result = fsProblems.length === 0 ? thawed : { ...thawed, ok: false, problems: [...fsProblems, ...thawed.problems] };
+    if (stillFrozen.length > 0) {
+      const kept = this.#keepJournal(result, stillFrozen as PlannedMount[]);
+      return { ...kept, problems: [...problems, ...kept.problems] };
+    }
     // The names that cannot be run any more cannot be thawed by anyone: clear all the same.
     const cleared = await this.#clear(result, 'recovery', true);
     return { ...cleared, ok: cleared.ok && problems.length === 0, problems: [...problems, ...cleared.problems] };

@@ -11,6 +11,8 @@ import { askDaemon, freezeHeldByDaemon } from './daemon-client.ts';
 import { runWhileFrozen, shellQuote } from './run-command.ts';
 import { EXIT, firstFailure, plural, type DryRunEntry, type DryRunReport, type EmitFn, type ManualCommand, type ManualReport, type StepReport } from './report.ts';
 import { ManualSession, type Claimed, type ManualSettings } from './session.ts';
+import { diagnoseFs, type FsDiagnosis } from '../fs/diagnosis.ts';
+import type { FsPolicy } from '../fs/mount-plan.ts';
 
 export interface OperationContext {
   readonly settings: ManualSettings;
@@ -278,8 +280,21 @@ function liveHolder(stateDir: string): LockHolder | undefined {
   return holder && pidAlive(holder.pid) ? holder : undefined;
 }
 
-/** --dry-run: what would run, in order, with each hook's verdict; runs nothing, writes nothing. */
-export async function dryRun(command: ManualCommand, settings: ManualSettings): Promise<DryRunReport> {
+/** A dry run of check or freeze also tells what the file systems would go through (the fs role's plan, hv_vss_daemon's verdict). */
+export type DryRunWithFs = DryRunReport & { readonly fs?: FsDiagnosis | { readonly error: string } };
+
+/**
+ * --dry-run: what would run, in order, with each hook's verdict; runs nothing, writes nothing.
+ * With `fs` (check and freeze), the mount plan under that policy too; it never changes the exit
+ * status, which is the hooks' (the plan is the fs role's, which this command does not take).
+ */
+export async function dryRun(command: ManualCommand, settings: ManualSettings, fs?: FsPolicy): Promise<DryRunWithFs> {
+  const report = await dryRunHooks(command, settings);
+  if (!fs || command === 'thaw') return report;
+  return { ...report, fs: await diagnoseFs(fs) };
+}
+
+async function dryRunHooks(command: ManualCommand, settings: ManualSettings): Promise<DryRunReport> {
   const session = new ManualSession(settings, { emit: () => {} });
   const holder = liveHolder(settings.stateDir);
   const busy = holder ? `; it would be refused now: ${describeHolder(holder, session.lock.path)} (${adviceFor(holder)})` : '';

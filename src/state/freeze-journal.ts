@@ -9,10 +9,12 @@
 // and it only names hooks; recovery resolves those names in the configured hooks directory and
 // runs them only if they pass the hooks' security checks.
 import type { HookReason, HookRef } from '../hooks/index.ts';
+import type { RecordedMount } from '../fs/fs-stage.ts';
 import { readPrivateFile, StatePathError, writePrivateFileAtomic } from '../state/index.ts';
 
 export interface FrozenRecord {
-  readonly version: 1 | 2;
+  /** 3 when it names file systems (the fs role); 1 and 2 (hooks only) are still read. */
+  readonly version: 1 | 2 | 3;
   readonly frozen: true;
   /** ISO time the intent was recorded (just before the first freeze hook started). */
   readonly since: string;
@@ -25,6 +27,12 @@ export interface FrozenRecord {
   readonly hooks: readonly HookRef[];
   /** When the holder's watchdog thaws by itself, ISO. */
   readonly watchdogAt?: string;
+  /**
+   * The file systems the fs stage may hold frozen (FIFREEZE), in freeze order, recorded before
+   * the first one is frozen. Recovery thaws them before the hooks, and only those still mounted
+   * as recorded (see recoverMounts).
+   */
+  readonly mounts?: readonly RecordedMount[];
 }
 
 export type FreezeIntent = Omit<FrozenRecord, 'version' | 'frozen'>;
@@ -35,6 +43,14 @@ export class JournalCorruptError extends Error {}
 /** A journal is a few hundred bytes; anything bigger is not ours. */
 export const JOURNAL_MAX_BYTES = 64 * 1024;
 const HOOK_NAME = /^[0-9A-Za-z_-]+$/;
+
+function validMount(m: unknown): boolean {
+  const mount = m as Partial<RecordedMount> | null;
+  return (
+    typeof mount?.mountpoint === 'string' && mount.mountpoint.startsWith('/') && !mount.mountpoint.includes('\0') &&
+    typeof mount.fstype === 'string' && typeof mount.action === 'string'
+  );
+}
 
 export class FreezeJournal {
   readonly path: string;
@@ -78,12 +94,18 @@ export class FreezeJournal {
     if (typeof record.since !== 'string' || typeof record.holder?.pid !== 'number' || typeof record.hooksDir !== 'string') {
       throw this.#corrupt('lacks the time, holder or hooks directory of the freeze');
     }
+    if (record.mounts !== undefined && !(Array.isArray(record.mounts) && record.mounts.every(validMount))) {
+      throw this.#corrupt('does not list the frozen file systems by absolute mount point, type and action');
+    }
     return record as FrozenRecord;
   }
 
   /** Writes the intent, durably, before anything is frozen. */
   async recordIntent(intent: FreezeIntent): Promise<void> {
-    await this.#write({ version: 2, frozen: true, ...intent });
+    // Version 2 when no file system is named, so an older hvvss still reads a hooks-only record.
+    const version = intent.mounts && intent.mounts.length > 0 ? 3 : 2;
+    const { mounts, ...rest } = intent;
+    await this.#write({ version, frozen: true, ...rest, ...(version === 3 ? { mounts } : {}) });
   }
 
   /** Nothing is frozen any more; `lastThaw` is absent when nothing had been frozen (a freeze that started no hook). */

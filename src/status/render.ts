@@ -1,5 +1,6 @@
 // "hvvss status" as text for a person and as Prometheus metrics (the text exposition format).
 import type { StatusReport } from './status.ts';
+import { planLines } from '../fs/plan-text.ts';
 
 const HEALTH_TEXT: Record<StatusReport['health'], string> = {
   healthy: 'OK',
@@ -39,6 +40,14 @@ export function renderStatus(report: StatusReport): string {
     row('daemon', `not running (${daemon.error})`);
   }
   row('fs daemon', `${report.fsDaemon.name} ${report.fsDaemon.meaning}`);
+  const fs = report.fs;
+  if ('error' in fs) {
+    row('fs', fs.error);
+  } else {
+    if (!fs.fsRole) row('', fs.fsDaemon.text);
+    row('fs plan', `${fs.fsRole ? 'followed by the daemon (fs role)' : 'if hvvss took the fs role'}: ${fs.summary}`);
+    for (const line of planLines(fs.plan)) lines.push(line);
+  }
   const freeze = report.freeze;
   if (!freeze) {
     row('freeze', `none${report.lastThaw ? ` (last thaw at ${report.lastThaw.at}, ${report.lastThaw.reason}${report.lastThaw.ok ? '' : ', FAILED'})` : ''}`);
@@ -59,6 +68,7 @@ export function renderStatus(report: StatusReport): string {
       return r?.resident ? `${name} (resident pid ${r.pid}, ${r.alive ? 'alive' : 'DEAD: broken freeze'})` : name;
     });
     row('', `frozen hooks, in freeze order: ${hooks.join(', ')}`);
+    if (freeze.mounts) row('', `frozen file systems, in freeze order: ${freeze.mounts.join(', ')}`);
   }
   const runnable = report.hooks.entries.filter((e) => e.verdict === 'runnable').length;
   row('hooks', `${report.hooks.dir}: ${runnable} runnable of ${report.hooks.entries.length}${report.hooks.problem ? `; ${report.hooks.problem}` : ''}`);

@@ -15,6 +15,8 @@ import type { HookVerdict } from '../hooks/types.ts';
 import { keeperStatus } from '../manual/keeper-client.ts';
 import type { KeeperStatus } from '../manual/keeper.ts';
 import { fsDaemonRunning, fsDaemonState, type FsDaemonState } from './fs-daemon.ts';
+import { diagnoseFs, type FsDiagnosis } from '../fs/diagnosis.ts';
+import type { FsPolicy } from '../fs/mount-plan.ts';
 
 /**
  * Exit statuses of "hvvss status", most urgent first when several apply:
@@ -38,6 +40,8 @@ export interface DaemonSnapshot extends AgentStatus {
   readonly registered: boolean;
   readonly hooksDir: string;
   readonly settings?: { readonly kernelTimeoutMs: number; readonly requestTimeoutMs: number; readonly hookTimeoutMs: number; readonly maxFrozenMs: number };
+  /** Present when the daemon runs with the fs role: the policy its mount plan follows. */
+  readonly fsRole?: { readonly policy: FsPolicy };
 }
 
 export interface DaemonState {
@@ -59,6 +63,8 @@ export interface FreezeState {
   readonly reason: string;
   readonly since: string;
   readonly hooks: readonly string[];
+  /** File systems the fs role may hold frozen (mount points), from the journal. */
+  readonly mounts?: readonly string[];
   readonly hooksDir: string;
   /** When its holder thaws it by itself (daemon watchdog, keeper or command --max-frozen). */
   readonly thawsBy?: string;
@@ -78,6 +84,11 @@ export interface StatusReport {
   readonly daemon: DaemonState;
   /** hv_vss_daemon(8): reported, not part of the health (it is not hvvss's to run). */
   readonly fsDaemon: FsDaemonState;
+  /**
+   * The file systems: what hv_vss_daemon does with this guest's mounts, and the fs role's plan
+   * (the daemon's policy when it runs with the fs role, else the command's --fs-* flags).
+   */
+  readonly fs: (FsDiagnosis | { readonly error: string }) & { readonly fsRole: boolean };
   readonly freeze?: FreezeState;
   readonly lastThaw?: { readonly at: string; readonly reason: string; readonly ok: boolean };
   readonly hooks: {
@@ -94,6 +105,8 @@ export interface StatusInput {
   readonly stateDir: string;
   /** Used when the daemon does not say which directory it uses. */
   readonly hooksDir: string;
+  /** The plan's policy when the daemon does not run with the fs role. */
+  readonly fsPolicy?: FsPolicy;
   readonly now?: Date;
 }
 
@@ -164,7 +177,13 @@ async function lastThawOf(path: string): Promise<StatusReport['lastThaw']> {
 }
 
 async function freezeState(record: FrozenRecord, daemon: DaemonState, lockHolder: LockHolder | undefined, stateDir: string): Promise<FreezeState> {
-  const base = { since: record.since, reason: record.reason, hooks: record.hooks.map((h) => h.name), hooksDir: record.hooksDir };
+  const base = {
+    since: record.since,
+    reason: record.reason,
+    hooks: record.hooks.map((h) => h.name),
+    ...(record.mounts && record.mounts.length > 0 ? { mounts: record.mounts.map((m) => m.mountpoint) } : {}),
+    hooksDir: record.hooksDir,
+  };
   if (record.holder.kind === 'daemon') {
     const snapshot = daemon.snapshot;
     const ours = snapshot !== undefined && snapshot.pid === record.holder.pid;
@@ -213,7 +232,15 @@ export async function gatherStatus(input: StatusInput): Promise<StatusReport> {
   const lastThaw = record ? undefined : await lastThawOf(journal.path);
 
   const hooksDir = daemon.snapshot?.hooksDir ?? input.hooksDir;
-  const scan = await scanHooks(hooksDir, { trustedUids: [...new Set([0, process.getuid?.() ?? 0])] });
+  const fsRole = daemon.snapshot?.fsRole;
+  const [scan, fs] = await Promise.all([
+    scanHooks(hooksDir, { trustedUids: [...new Set([0, process.getuid?.() ?? 0])] }),
+    diagnoseFs(fsRole?.policy ?? input.fsPolicy ?? {}),
+  ]);
+  if (!('error' in fs) && fs.fsDaemon.refusesEveryBackup && !fsRole && fsRunning !== false) {
+    // Not hvvss's health, but the reason the host's backups fail: said where the admin looks.
+    problems.push(`${fs.fsDaemon.text} ("hvvss check --dry-run" shows the plan)`);
+  }
 
   if (freeze?.abandoned) {
     health.add('frozenTooLong');
@@ -255,6 +282,7 @@ export async function gatherStatus(input: StatusInput): Promise<StatusReport> {
     problems,
     daemon: daemonOut,
     fsDaemon: fsDaemonState(fsRunning, daemon.answering),
+    fs: { ...fs, fsRole: fsRole !== undefined },
     ...(freeze ? { freeze } : {}),
     ...(lastThaw ? { lastThaw } : {}),
     hooks: {

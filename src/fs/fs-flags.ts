@@ -1,0 +1,32 @@
+// The admin's file-system policy as command-line flags, shared by "hvvss daemon", "hvvss check"
+// and "hvvss status" so the plan they show is the one the daemon follows.
+import { Flags } from '@oclif/core';
+import { resolve } from 'node:path';
+import type { FsPolicy } from './mount-plan.ts';
+
+// Mount points are compared exactly: "/var/" and "var" (from /) both mean "/var".
+const mountPoint = async (input: string): Promise<string> => resolve(input);
+
+const pathFlag = (summary: string, dependsOn: string[] | undefined) =>
+  Flags.string({ summary, multiple: true, helpValue: 'PATH', parse: mountPoint, ...(dependsOn ? { dependsOn } : {}) });
+
+/** The policy flags; the daemon's depend on --fs-role (without it they would mean nothing). */
+export function fsPolicyFlagsFor(dependsOn?: string[]) {
+  return {
+    'fs-include': pathFlag('Plan only this mount point (repeatable); every other mount is skipped.', dependsOn),
+    'fs-skip': pathFlag('Leave this writable mount point out of the freeze (repeatable).', dependsOn),
+    'fs-sync': pathFlag('Flush this writable mount point at freeze without holding it (repeatable).', dependsOn),
+  };
+}
+
+export const fsPolicyFlags = fsPolicyFlagsFor();
+
+export interface FsPolicyFlagValues {
+  readonly 'fs-include'?: string[] | undefined;
+  readonly 'fs-skip'?: string[] | undefined;
+  readonly 'fs-sync'?: string[] | undefined;
+}
+
+export function fsPolicyFrom(flags: FsPolicyFlagValues): FsPolicy {
+  return { include: flags['fs-include'] ?? [], skip: flags['fs-skip'] ?? [], sync: flags['fs-sync'] ?? [] };
+}

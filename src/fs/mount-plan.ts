@@ -1,0 +1,121 @@
+// The mount plan: for every mounted file system, what the fs role does with it at a freeze and
+// why. Pure: the same entries, OS and policy always give the same plan, so CHECK, the dry run,
+// status, the freeze and recovery all judge a mount by the same rules.
+import type { MountEntry, MountTableOs } from './mount-table.ts';
+
+export type MountAction =
+  /** UFS: suspended through /dev/ufssuspend, one descriptor per mount (FreeBSD). */
+  | 'suspend'
+  /** ext4, xfs, btrfs: FIFREEZE at freeze, FITHAW at thaw (Linux). */
+  | 'fifreeze'
+  /** ZFS: `zpool sync POOL` at freeze; consistent on disk at every transaction group, nothing held. */
+  | 'zpool-sync'
+  /** FAT (the ESP), ext2fs on FreeBSD: remounted read-only for the freeze, read-write at thaw. */
+  | 'remount-ro'
+  /** The admin's policy for a file system with no freeze: its data is flushed, nothing held. */
+  | 'sync'
+  | 'skip'
+  /** A writable file system that cannot be frozen and that the policy does not cover: CHECK fails. */
+  | 'refuse';
+
+export interface PlannedMount {
+  readonly mountpoint: string;
+  readonly fstype: string;
+  readonly source: string;
+  readonly action: MountAction;
+  readonly reason: string;
+  /** zpool-sync: the pool the dataset belongs to. */
+  readonly pool?: string;
+}
+
+export interface FsPolicy {
+  /** Only these mount points are planned (--fs-include); empty or absent: every mount. */
+  readonly include?: readonly string[];
+  /** Writable mounts the admin chose to leave alone (--fs-skip). */
+  readonly skip?: readonly string[];
+  /** Writable mounts the admin chose to flush without freezing (--fs-sync). */
+  readonly sync?: readonly string[];
+}
+
+export interface MountPlan {
+  readonly os: MountTableOs;
+  readonly mounts: readonly PlannedMount[];
+  /** Why a freeze with this plan would not be consistent: a refused mount, an include that is no mount point. */
+  readonly problems: readonly string[];
+}
+
+/** Nothing on disk behind them, or they show another file system's files: never frozen themselves. */
+export const PSEUDO_FS: ReadonlySet<string> = new Set([
+  // FreeBSD
+  'devfs', 'fdescfs', 'procfs', 'linprocfs', 'linsysfs', 'tmpfs', 'mqueuefs', 'nullfs', 'autofs', 'unionfs',
+  // Linux
+  'proc', 'sysfs', 'cgroup', 'cgroup2', 'devpts', 'devtmpfs', 'overlay', 'securityfs', 'debugfs', 'tracefs', 'pstore',
+  'bpf', 'hugetlbfs', 'mqueue', 'configfs', 'fusectl', 'efivarfs', 'binfmt_misc', 'rpc_pipefs', 'nsfs', 'ramfs', 'selinuxfs',
+]);
+
+/** Served by another machine: its own backup, not this guest's snapshot. */
+export const REMOTE_FS: ReadonlySet<string> = new Set(['nfs', 'nfs4', 'smbfs', 'cifs', 'smb3', '9p', 'ceph', 'afs', 'fuse.sshfs']);
+
+const FIFREEZE_FS: ReadonlySet<string> = new Set(['ext3', 'ext4', 'xfs', 'btrfs']);
+
+function remountFs(os: MountTableOs): ReadonlySet<string> {
+  return os === 'freebsd' ? new Set(['msdosfs', 'ext2fs']) : new Set(['vfat', 'msdos', 'exfat']);
+}
+
+/** The pool of a ZFS dataset ("zroot/ROOT/default" is in "zroot"). */
+export function zfsPool(source: string): string {
+  return source.split('/')[0] as string;
+}
+
+/** The option that names a mount point in the admin's flags, for messages. */
+const FLAG = { include: '--fs-include', skip: '--fs-skip', sync: '--fs-sync' } as const;
+
+function planOne(entry: MountEntry, os: MountTableOs, policy: FsPolicy): Omit<PlannedMount, 'mountpoint' | 'fstype' | 'source'> {
+  const { fstype, mountpoint } = entry;
+  if (entry.readOnly) return { action: 'skip', reason: 'read-only: nothing changes during the snapshot' };
+  if (PSEUDO_FS.has(fstype)) return { action: 'skip', reason: `${fstype} keeps nothing of its own on disk` };
+  if (REMOTE_FS.has(fstype)) return { action: 'skip', reason: `${fstype} is remote: it is not on this guest's disks` };
+  if (os === 'freebsd' && (mountpoint === '/dev' || mountpoint.startsWith('/dev/'))) return { action: 'skip', reason: 'under /dev' };
+  if (policy.skip?.includes(mountpoint)) return { action: 'skip', reason: `skipped by the admin (${FLAG.skip} ${mountpoint})` };
+  if (policy.sync?.includes(mountpoint)) return { action: 'sync', reason: `flushed at freeze, not held (${FLAG.sync} ${mountpoint})` };
+  if (os === 'freebsd' && fstype === 'ufs') return { action: 'suspend', reason: 'UFS: suspended through /dev/ufssuspend until the thaw' };
+  if (os === 'linux' && FIFREEZE_FS.has(fstype)) return { action: 'fifreeze', reason: `${fstype}: frozen with FIFREEZE until the thaw` };
+  if (fstype === 'zfs') {
+    const pool = zfsPool(entry.source);
+    return { action: 'zpool-sync', pool, reason: `ZFS is consistent on disk at every transaction group: "zpool sync ${pool}" at freeze, nothing held` };
+  }
+  if (remountFs(os).has(fstype)) return { action: 'remount-ro', reason: `${fstype} has no freeze: remounted read-only for the freeze, read-write at thaw` };
+  return {
+    action: 'refuse',
+    reason:
+      `${fstype} is writable and hvvss cannot freeze it: the snapshot could catch it half-written. ` +
+      `Say what to do with it: ${FLAG.sync} ${mountpoint} (flush only) or ${FLAG.skip} ${mountpoint} (leave it out)`,
+  };
+}
+
+/**
+ * The plan for a mount table. A mount point mounted over (the same path later in the table) is
+ * hidden: only the visible, last one is acted on.
+ */
+export function planMounts(entries: readonly MountEntry[], os: MountTableOs, policy: FsPolicy = {}): MountPlan {
+  const include = policy.include && policy.include.length > 0 ? new Set(policy.include) : undefined;
+  const lastIndex = new Map<string, number>();
+  entries.forEach((e, i) => lastIndex.set(e.mountpoint, i));
+  const mounts: PlannedMount[] = entries.map((entry, i) => {
+    const base = { mountpoint: entry.mountpoint, fstype: entry.fstype, source: entry.source };
+    if (lastIndex.get(entry.mountpoint) !== i) return { ...base, action: 'skip', reason: 'covered by a later mount on the same path' };
+    if (include && !include.has(entry.mountpoint)) return { ...base, action: 'skip', reason: `not chosen (${FLAG.include} limits the plan)` };
+    return { ...base, ...planOne(entry, os, policy) };
+  });
+  const problems: string[] = [];
+  for (const path of include ?? []) {
+    if (!lastIndex.has(path)) problems.push(`${FLAG.include} ${path} is not a mount point (see "mount" for the mounted file systems)`);
+  }
+  for (const m of mounts) if (m.action === 'refuse') problems.push(`${m.mountpoint} (${m.fstype}): ${m.reason}`);
+  return { os, mounts, problems };
+}
+
+/** The mounts a freeze acts on (everything but skip and refuse), in mount order. */
+export function actedOn(plan: MountPlan): PlannedMount[] {
+  return plan.mounts.filter((m) => m.action !== 'skip' && m.action !== 'refuse');
+}
