@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Entry point of the installed command: runs the tsc-built dist/ through the oclif manifest.
+// Entry point of the installed command: runs the bundled dist/ (scripts/build.ts) through the
+// oclif manifest.
 // 22.13: the newest "engines" among the dependencies (listr2's).
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
