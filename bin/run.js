@@ -11,9 +11,14 @@ if (major < 22 || (major === 22 && minor < 13)) {
   process.exit(1);
 }
 // Reuse compiled bytecode between runs: start-up time matters for rc.d and monitoring checks.
-// Not for `status`: it must never write to disk (the cache is written on first use of a new
-// version), since it may run while hv_vss_daemon(8) holds the file systems suspended.
-if (process.argv[2] !== 'status') {
+// Not where the file systems may be suspended while the process runs or exits, since Node
+// writes the cache on its own (at exit, and when it compiles what the cache lacks) and a write
+// to a suspended file system blocks until the thaw: the daemon (it runs through every backup,
+// and with the file-system role freezes them itself), status (monitoring asks it during a
+// backup), and freeze and thaw (they exit or start with the hooks, and maybe the file systems,
+// frozen).
+const NO_COMPILE_CACHE = ['daemon', 'status', 'freeze', 'thaw'];
+if (!NO_COMPILE_CACHE.includes(process.argv[2])) {
   const { enableCompileCache } = await import('node:module');
   enableCompileCache?.();
 }
