@@ -22,5 +22,11 @@ if (!NO_COMPILE_CACHE.includes(process.argv[2])) {
   const { enableCompileCache } = await import('node:module');
   enableCompileCache?.();
 }
+// `hvvss status` as monitoring runs it, every minute, without loading oclif (most of its start-up):
+// any command line the fast path does not read exactly as oclif would goes to oclif below.
+if (process.argv[2] === 'status') {
+  const { runStatusFast } = await import('../dist/cli/status-fast.js');
+  if (await runStatusFast(process.argv.slice(3))) process.exit();
+}
 const { runCli } = await import('../dist/cli/run-cli.js');
 await runCli(import.meta.url);

@@ -32,6 +32,8 @@ const result = await build({
   entryPoints: [
     ...commands.map((f) => ({ in: `src/commands/${f}`, out: `commands/${basename(f, '.ts')}` })),
     { in: 'src/cli/run-cli.ts', out: 'cli/run-cli' },
+    // bin/run.js's path for `hvvss status` without oclif.
+    { in: 'src/cli/status-fast.ts', out: 'cli/status-fast' },
     // keeper-client.ts starts the keeper as "./keeper-main.js" next to itself, and it is bundled
     // into a chunk: the keeper's entry goes beside the chunks (checked below).
     { in: 'src/manual/keeper-main.ts', out: 'chunks/keeper-main' },
@@ -60,6 +62,9 @@ const result = await build({
 
 writeOutputs(result.outputFiles, result.metafile);
 checkKeeperBesideItsCaller(result.metafile);
+// What each output holds and imports (not shipped): `npx esbuild --analyze` style questions, e.g.
+// whether the daemon's entry pulls in listr2.
+writeFileSync(join(DIST, 'esbuild-meta.json'), JSON.stringify(result.metafile));
 
 // The emulator (tests, demo, bench) is not part of the package: plain tsc output, module by module.
 execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.emulator.json'], { cwd: ROOT, stdio: 'inherit' });
@@ -91,7 +96,7 @@ function writeOutputs(files: readonly OutputFile[], metafile: Metafile): void {
   }
   for (const [out, meta] of Object.entries(metafile.outputs)) {
     delete metafile.outputs[out];
-    metafile.outputs[rename(out)] = meta;
+    metafile.outputs[rename(out)] = { ...meta, imports: meta.imports.map((i) => ({ ...i, path: rename(i.path) })) };
   }
 }
 
