@@ -122,12 +122,14 @@ export async function cliStart(ctx: BenchContext): Promise<BenchResult> {
           target: `≤ ${goal}x`,
           actual: `${ratio(m, reference)} (${ms(m)} vs ${ms(reference)} ms)`,
           met: m / reference <= goal,
-          why:
-            `Importing @oclif/core alone takes ${ms(oclif - reference)} ms over node -e 0 (the diagnostic row), ` +
-            `${Math.round(((oclif - reference) / (m - reference)) * 100)} % of this command's ${ms(m - reference)} ms; the rest is oclif ` +
-            'reading its config, the manifest and its plugins\' package.json files, then loading the command\'s entry and chunks' +
-            (s.label.includes('status') ? ', and the status itself (socket, journal, hooks directory, a walk of /proc for hv_vss_daemon), without the compile cache (it must not write while file systems may be suspended)' : '') +
-            '. What would close it: a status path that parses its flags with oclif\'s parser alone instead of loading all of @oclif/core (see the notes).',
+          why: s.label.includes('status')
+            ? 'bin/run.js runs this command line without oclif (src/cli/status-fast.ts): what remains is Node\'s start, the status code\'s own ' +
+              'modules, without the compile cache (it must not write while file systems may be suspended), and the status itself (socket, ' +
+              'journal, hooks directory, a walk of /proc for hv_vss_daemon). See the notes.'
+            : `Evaluating @oclif/core alone takes ${ms(oclif - reference)} ms over node -e 0 (the diagnostic row), ` +
+              `${Math.round(((oclif - reference) / (m - reference)) * 100)} % of this command's ${ms(m - reference)} ms; the rest is oclif ` +
+              'reading its config, the manifest and its plugins\' package.json files, and rendering the help. What would close it: less work ' +
+              'in oclif at load (see the notes).',
         };
       }),
       notes: [...notes, ...rss.notes],
