@@ -19,7 +19,8 @@ import { allFinite, median, ms, p99, ratio, signedMs } from './lib/stats.ts';
 import type { BenchResult } from './lib/report.ts';
 
 const HOOKS = 16;
-const GOAL_RATIO = 1.3;
+/** Issue 13's goal (it was 1.3x before: out of reach while Node forks itself for every hook). */
+const GOAL_RATIO = 2;
 /** Pause before each measurement: the daemon finishes a THAW's journal clear after answering. */
 const IDLE_GAP_MS = 25;
 /** The environment the runner gives hooks (src/hooks/hook-env.ts), for the in-process references. */

@@ -11,8 +11,8 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { prepareStateDir } from '../src/state/index.ts';
 import { FreezeJournal } from '../src/state/freeze-journal.ts';
+import { prepareStateDir } from '../src/state/index.ts';
 import { AGENT_LABEL, appStage, startDaemon, startResponder, startSimulate, type Agent, type AgentKind, type StageTimes } from './lib/agents.ts';
 import { scratch, type BenchContext } from './lib/context.ts';
 import { allFinite, median, ms, p99, ratio, signedMs, summarize } from './lib/stats.ts';
@@ -51,9 +51,8 @@ async function cycle(ctx: BenchContext, mode: Mode): Promise<Record<Op, StageTim
 
 /** What the daemon does before the first freeze hook of a FREEZE: a durable intent write, timed in-process. */
 async function journalWrites(ctx: BenchContext, n: number): Promise<number[]> {
-  const stateDir = join(scratch(ctx, 'journal'), 'state');
-  // As the daemon's start-up does: the journal writes into a state directory that exists and is root's.
-  prepareStateDir(stateDir);
+  // Prepared as the daemon prepares it (created root's alone) before its journal is written there.
+  const stateDir = prepareStateDir(join(scratch(ctx, 'journal'), 'state'));
   const journal = new FreezeJournal(join(stateDir, 'frozen.json'));
   const times: number[] = [];
   for (let i = 0; i < n; i++) {

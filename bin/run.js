@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Entry point of the installed command: runs the tsc-built dist/ through the oclif manifest.
+// Entry point of the installed command: runs the bundled dist/ (scripts/build.ts) through the
+// oclif manifest.
 // 22.13: the newest "engines" among the dependencies (listr2's).
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
@@ -10,11 +11,22 @@ if (major < 22 || (major === 22 && minor < 13)) {
   process.exit(1);
 }
 // Reuse compiled bytecode between runs: start-up time matters for rc.d and monitoring checks.
-// Not for `status`: it must never write to disk (the cache is written on first use of a new
-// version), since it may run while hv_vss_daemon(8) holds the file systems suspended.
-if (process.argv[2] !== 'status') {
+// Not where the file systems may be suspended while the process runs or exits, since Node
+// writes the cache on its own (at exit, and when it compiles what the cache lacks) and a write
+// to a suspended file system blocks until the thaw: the daemon (it runs through every backup,
+// and with the file-system role freezes them itself), status (monitoring asks it during a
+// backup), and freeze and thaw (they exit or start with the hooks, and maybe the file systems,
+// frozen).
+const NO_COMPILE_CACHE = ['daemon', 'status', 'freeze', 'thaw'];
+if (!NO_COMPILE_CACHE.includes(process.argv[2])) {
   const { enableCompileCache } = await import('node:module');
   enableCompileCache?.();
+}
+// `hvvss status` as monitoring runs it, every minute, without loading oclif (most of its start-up):
+// any command line the fast path does not read exactly as oclif would goes to oclif below.
+if (process.argv[2] === 'status') {
+  const { runStatusFast } = await import('../dist/cli/status-fast.js');
+  if (await runStatusFast(process.argv.slice(3))) process.exit();
 }
 const { runCli } = await import('../dist/cli/run-cli.js');
 await runCli(import.meta.url);

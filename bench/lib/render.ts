@@ -122,7 +122,7 @@ export function renderReport(input: ReportInput): string {
   out.push('```');
   out.push('');
   out.push(
-    'The C helpers (bench/c/responder.c, bench/c/stamp.c) are compiled with gcc into a temporary directory at every run. The run ' +
+    'The C helpers (bench/c/responder.c, bench/c/stamp.c, bench/c/maxrss.c) are compiled with gcc into a temporary directory at every run. The run ' +
       'copies the freshly built package (bin, dist, manifest) aside first, so a concurrent `npm test` rebuilding dist/ cannot pull it ' +
       'from under a running agent. The soak is reproducible: its random hook behaviours and host requests come from a seeded generator ' +
       '(seed in its section).',

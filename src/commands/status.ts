@@ -1,9 +1,8 @@
 import { Command, Flags } from '@oclif/core';
 import { jsonFlag } from '../cli/manual-flags.ts';
 import { hooksDirFlag, pidfileFlag, socketFlag, stateDirFlag } from '../cli/flags.ts';
-import { renderPrometheus, renderStatus } from '../status/render.ts';
-import { gatherStatus } from '../status/status.ts';
-import { fsPolicyFlags, fsPolicyFrom } from '../fs/fs-flags.ts';
+import { runStatus } from '../cli/status-run.ts';
+import { fsPolicyFlags } from '../fs/fs-flags.ts';
 
 export default class Status extends Command {
   static override summary = 'Show the daemon, any freeze, the hooks and the last transactions; exit status for rc.d and monitoring.';
@@ -36,9 +35,8 @@ When several apply, the highest listed first wins: 2, then 1, then 3.`;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Status);
-    const report = await gatherStatus({ socket: flags.socket, pidfile: flags.pidfile, stateDir: flags['state-dir'], hooksDir: flags['hooks-dir'], fsPolicy: fsPolicyFrom(flags) });
-    const text = flags.json ? JSON.stringify(report, null, 2) + '\n' : flags.prometheus ? renderPrometheus(report) : renderStatus(report);
-    await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
-    if (report.exitCode !== 0) this.exit(report.exitCode);
+    // Also run without oclif by bin/run.js for the common command lines (cli/status-fast.ts).
+    const code = await runStatus(flags);
+    if (code !== 0) this.exit(code);
   }
 }

@@ -2,7 +2,6 @@
 // and "hvvss status" so the plan they show is the one the daemon follows.
 import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
-import type { FsPolicy } from './mount-plan.ts';
 
 // Mount points are compared exactly: "/var/" and "var" (from /) both mean "/var".
 const mountPoint = async (input: string): Promise<string> => resolve(input);
@@ -21,12 +20,4 @@ export function fsPolicyFlagsFor(dependsOn?: string[]) {
 
 export const fsPolicyFlags = fsPolicyFlagsFor();
 
-export interface FsPolicyFlagValues {
-  readonly 'fs-include'?: string[] | undefined;
-  readonly 'fs-skip'?: string[] | undefined;
-  readonly 'fs-sync'?: string[] | undefined;
-}
-
-export function fsPolicyFrom(flags: FsPolicyFlagValues): FsPolicy {
-  return { include: flags['fs-include'] ?? [], skip: flags['fs-skip'] ?? [], sync: flags['fs-sync'] ?? [] };
-}
+export { fsPolicyFrom, type FsPolicyFlagValues } from './fs-policy.ts';

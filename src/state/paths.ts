@@ -30,8 +30,11 @@ export const hooksLockIn = (stateDir: string): string => join(stateDir, 'hooks.l
 export const keeperSocketIn = (stateDir: string): string => join(stateDir, 'manual.sock');
 
 /**
- * Node/V8 options for the long-running daemon (detached by `hvvss daemon`, or started by rc.d):
- * a bounded heap, since V8 otherwise grows it lazily by tens of MB over many transactions, and
- * no memory reducer, whose timer wakes an idle daemon every few seconds (see docs/benchmarks.md).
+ * Node/V8 options for the long-running daemon (detached by `hvvss daemon`, or started by rc.d),
+ * chosen by RSS and the soak (docs/benchmarks.md): V8's lite mode (interpreter only: no optimized
+ * code or feedback vectors to keep, for a process that idles between short bursts; it halved the
+ * RSS growth over 1000 FREEZE/THAW cycles), a bounded heap (V8 otherwise grows it lazily by tens
+ * of MB over many transactions; the live set is about a third of it), and no memory reducer, whose
+ * timer wakes an idle daemon every few seconds.
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-old-space-size=48', '--max-semi-space-size=1', '--no-memory-reducer'];
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--lite-mode', '--max-old-space-size=32', '--no-memory-reducer'];

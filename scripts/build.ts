@@ -1,0 +1,113 @@
+// `npm run build`: the shipped program as an esbuild bundle, and the emulator (a test tool, never
+// shipped) compiled file by file with tsc, both under dist/.
+//
+// Why a bundle: every `hvvss` start otherwise resolves, reads and compiles a tree of about 200
+// modules (@oclif/core and its dependencies are CommonJS files, one require() each), which was
+// the larger part of `hvvss --help` and `hvvss status` (docs/benchmarks.md, CLI start). Bundled,
+// each command is one entry file (dist/commands/NAME.js, so oclif's pattern strategy and its
+// manifest load only the command that runs) plus shared chunks in dist/chunks/; what a command
+// imports with import() only on some paths (the manual commands' progress display, say) becomes
+// a chunk of its own, loaded when that path runs.
+//
+// Kept outside the bundle: koffi (a native addon found next to its package at run time), and
+// oclif's plugins (@oclif/plugin-help, -autocomplete), which oclif loads from node_modules by
+// name; they bring their own @oclif/core, loaded only when `hvvss help` or `hvvss autocomplete` runs.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Metafile, type OutputFile } from 'esbuild';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DIST = join(ROOT, 'dist');
+
+const commands = readdirSync(join(ROOT, 'src', 'commands')).filter((f) => f.endsWith('.ts'));
+
+rmSync(DIST, { recursive: true, force: true });
+rmSync(join(ROOT, 'oclif.manifest.json'), { force: true });
+
+const result = await build({
+  absWorkingDir: ROOT,
+  entryPoints: [
+    ...commands.map((f) => ({ in: `src/commands/${f}`, out: `commands/${basename(f, '.ts')}` })),
+    { in: 'src/cli/run-cli.ts', out: 'cli/run-cli' },
+    // bin/run.js's path for `hvvss status` without oclif.
+    { in: 'src/cli/status-fast.ts', out: 'cli/status-fast' },
+    // keeper-client.ts starts the keeper as "./keeper-main.js" next to itself, and it is bundled
+    // into a chunk: the keeper's entry goes beside the chunks (checked below).
+    { in: 'src/manual/keeper-main.ts', out: 'chunks/keeper-main' },
+  ],
+  outdir: DIST,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22.13',
+  chunkNames: 'chunks/[name]-[hash]',
+  external: ['koffi', '@oclif/plugin-help', '@oclif/plugin-autocomplete'],
+  // @oclif/core and some of its dependencies are CommonJS and require() Node's built-ins: give
+  // every output file a require of its own (ESM has none).
+  banner: { js: "import { createRequire as __hvvssCreateRequire } from 'node:module'; const require = __hvvssCreateRequire(import.meta.url);" },
+  // Names stay (oclif reads command class names; stack traces stay readable); whitespace goes.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'eof',
+  metafile: true,
+  write: false,
+  logLevel: 'warning',
+  // oclif's CommonJS does require(someVariable) for plugins and hooks: expected, resolved at run time.
+  logOverride: { 'unsupported-require-call': 'silent', 'unsupported-dynamic-import': 'silent' },
+});
+
+writeOutputs(result.outputFiles, result.metafile);
+checkKeeperBesideItsCaller(result.metafile);
+// What each output holds and imports (not shipped): `npx esbuild --analyze` style questions, e.g.
+// whether the daemon's entry pulls in listr2.
+writeFileSync(join(DIST, 'esbuild-meta.json'), JSON.stringify(result.metafile));
+
+// The emulator (tests, demo, bench) is not part of the package: plain tsc output, module by module.
+execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.emulator.json'], { cwd: ROOT, stdio: 'inherit' });
+
+/**
+ * Writes the bundle with chunk names that change only when what a chunk holds changes. esbuild
+ * names chunks by a hash of their contents, so any edit would rename files, and the FreeBSD port's
+ * pkg-plist (which lists every packed file) would need regenerating after every commit. Named by
+ * a hash of the modules a chunk holds instead, a chunk is renamed only when the split itself
+ * changes (an import added or made lazy): then run `node packaging/freebsd/plist.ts --write`.
+ */
+function writeOutputs(files: readonly OutputFile[], metafile: Metafile): void {
+  const renames = new Map<string, string>();
+  for (const [out, meta] of Object.entries(metafile.outputs)) {
+    const name = basename(out, '.js');
+    const hashed = /^(.+)-([A-Z0-9]{8})$/.exec(name);
+    if (!hashed) continue;
+    // The modules it holds; a chunk of esbuild's own helpers holds none, and its exports tell it apart.
+    const held = [...Object.keys(meta.inputs).sort(), '', ...meta.exports].join('\n');
+    const stable = createHash('sha256').update(held).digest('hex').slice(0, 8);
+    if ([...renames.values()].includes(stable)) throw new Error(`build: two chunks would be named ${hashed[1]}-${stable}`);
+    renames.set(hashed[2]!, stable);
+  }
+  const rename = (text: string) => text.replace(/-([A-Z0-9]{8})(?=\.js)/g, (whole, hash: string) => (renames.has(hash) ? `-${renames.get(hash)}` : whole));
+  for (const file of files) {
+    const path = rename(file.path);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, rename(file.text));
+  }
+  for (const [out, meta] of Object.entries(metafile.outputs)) {
+    delete metafile.outputs[out];
+    metafile.outputs[rename(out)] = { ...meta, imports: meta.imports.map((i) => ({ ...i, path: rename(i.path) })) };
+  }
+}
+
+/** Every output file that names keeper-main must have it next to it, or "hvvss freeze" cannot start its keeper. */
+function checkKeeperBesideItsCaller(metafile: Metafile): void {
+  for (const out of Object.keys(metafile.outputs)) {
+    if (!out.endsWith('.js')) continue;
+    const file = join(ROOT, out);
+    if (basename(file) === 'keeper-main.js') continue;
+    if (readFileSync(file, 'utf8').includes('keeper-main') && !existsSync(join(dirname(file), 'keeper-main.js'))) {
+      throw new Error(`build: ${out} starts ./keeper-main.js but the keeper was bundled elsewhere; keep keeper-client.ts in a chunk (imported by more than one command)`);
+    }
+  }
+}
