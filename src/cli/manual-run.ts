@@ -40,7 +40,7 @@ export async function runManualCommand(
   operation: (context: OperationContext, display: Display) => Promise<ManualReport>,
 ): Promise<number> {
   const settings = settingsFrom(flags);
-  const display = chooseDisplay({ json: flags.json });
+  const display = await chooseDisplay({ json: flags.json });
   if (flags['dry-run']) {
     const report = await dryRun(command, settings);
     await display.finish(report);

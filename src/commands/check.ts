@@ -28,7 +28,7 @@ Exit status: 0 every hook succeeded; 1 a hook failed, was refused, or the hooks 
     const { flags } = await this.parse(Check);
     if (flags['dry-run']) {
       const report = await dryRun('check', settingsFrom(flags), fsPolicyFrom(flags));
-      await chooseDisplay({ json: flags.json }).finish(report);
+      await (await chooseDisplay({ json: flags.json })).finish(report);
       if (!flags.json && report.fs) process.stdout.write(diagnosisLines(report.fs).join('\n') + '\n');
       if (report.exitCode !== 0) this.exit(report.exitCode);
       return;

@@ -6,7 +6,6 @@
 // Refusals (someone else holds the hooks) and other reasons nothing ran go to standard error.
 import { resultLine, type Display, type DryRunReport, type EmitFn, type ManualReport, type RunEvent } from './report.ts';
 import { dryRunLines, isDryRun, sequenceHeading } from './display-text.ts';
-import { ListrDisplay } from './listr-display.ts';
 
 export interface DisplayChoice {
   readonly json: boolean;
@@ -20,10 +19,14 @@ function inCi(env: NodeJS.ProcessEnv): boolean {
   return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
 }
 
-export function chooseDisplay(choice: DisplayChoice): Display {
+export async function chooseDisplay(choice: DisplayChoice): Promise<Display> {
   const stdout = choice.stdout ?? process.stdout;
   if (choice.json) return new JsonDisplay(stdout);
-  if (stdout.isTTY && !inCi(choice.env ?? process.env)) return new ListrDisplay(stdout);
+  if (stdout.isTTY && !inCi(choice.env ?? process.env)) {
+    // listr2 and chalk only for a person at a terminal: scripts and --json never load them.
+    const { ListrDisplay } = await import('./listr-display.ts');
+    return new ListrDisplay(stdout);
+  }
   return new PlainDisplay(stdout);
 }
 

@@ -1,6 +1,5 @@
 // The command-line side of a keeper (see keeper.ts): start one for "hvvss freeze" and follow
 // its freeze, or reach a running one on its socket for "hvvss thaw" and "hvvss status".
-import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +17,9 @@ export type KeeperDone = FromKeeper & { type: 'done' };
  * Starts a keeper that freezes and holds the freeze; forwards its events to `emit` and resolves
  * with its report. Aborting `interrupt` (Ctrl-C) asks it to stop the freeze and roll back.
  */
-export function freezeWithKeeper(settings: ManualSettings, emit: EmitFn, interrupt: AbortSignal): Promise<KeeperDone> {
+export async function freezeWithKeeper(settings: ManualSettings, emit: EmitFn, interrupt: AbortSignal): Promise<KeeperDone> {
+  // Loaded here: hvvss status imports this module for keeperStatus() and never spawns.
+  const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [KEEPER_MAIN], {
     // Its own session: a Ctrl-C or a closed terminal reaches the command line, not the keeper.
     detached: true,

@@ -6,7 +6,6 @@
 // survives a crash. On failure the temporary file is removed.
 import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -16,7 +15,9 @@ const ATTEMPTS = 4;
 
 /** `.frozen.json.<16 hex digits>`: hidden, next to the target, not guessable in advance. */
 function tempNameFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(8).toString('hex')}`);
+  // Web Crypto's global, loaded on first use: importing node:crypto costs every status command.
+  const random = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(8))).toString('hex');
+  return path.join(path.dirname(target), `.${path.basename(target)}.${random}`);
 }
 
 /**

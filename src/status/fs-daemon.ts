@@ -3,7 +3,6 @@
 // then to the fs daemon; devd starts hv_vss_daemon once at boot and nothing restarts it. Once it
 // has gone away, every request fails; while hvvss is not registered, CHECK and FREEZE go to the fs
 // daemon alone and the backup is only file-system consistent.
-import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 
 export const FS_DAEMON = 'hv_vss_daemon';
@@ -31,7 +30,9 @@ async function inProc(name: string): Promise<boolean | undefined> {
 }
 
 /** FreeBSD (no /proc by default): pgrep -x, which exits 0 on a match and 1 on none. */
-function byPgrep(name: string): Promise<boolean | undefined> {
+async function byPgrep(name: string): Promise<boolean | undefined> {
+  // Loaded here: on Linux, status reads /proc and never needs child_process.
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve) => {
     execFile('pgrep', ['-x', name], { timeout: 2_000 }, (err) => {
       if (!err) resolve(true);
