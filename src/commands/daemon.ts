@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { printStartupError, runAgentProcess, StartupError } from '../cli/agent-process.ts';
 import { deviceFlag, hooksDirFlag, kernelTimeoutFlag, pidfileFlag, secondsFlag, socketFlag, stateDirFlag } from '../cli/flags.ts';
-import { VssDevice } from '../native/vss-device.ts';
+import { VssDevice, type DeviceEvent } from '../native/vss-device.ts';
 import { systemClock } from '../util/clock.ts';
 import { DAEMON_NODE_FLAGS, hooksLockIn, journalIn } from '../state/paths.ts';
 import { HooksLock } from '../state/hooks-lock.ts';
@@ -18,6 +18,8 @@ import { fsPolicyFlagsFor, fsPolicyFrom } from '../fs/fs-flags.ts';
 import { FsStage, loadedMountOps } from '../fs/fs-stage.ts';
 import { DEFAULT_HELPER } from '../fs/freeze-helper.ts';
 import { resolve } from 'node:path';
+import { FsAgent } from '../daemon/fs-agent.ts';
+import { openFsDevice, FS_DEVICE, NO_FS_DEVICE } from '../daemon/fs-device.ts';
 
 export default class Daemon extends Command {
   static override summary = 'Register as the application VSS agent and run the hooks on every host request.';
@@ -59,6 +61,13 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
       helpValue: 'PATH',
       dependsOn: ['fs-role'],
       parse: async (input) => resolve(input),
+    }),
+    'fs-device': Flags.string({
+      summary: `With --fs-role, the fs VSS device to register on as well, in place of hv_vss_daemon (stop it first), or "${NO_FS_DEVICE}" to leave it to hv_vss_daemon and freeze the mounts inside the application FREEZE.`,
+      env: 'HVVSS_FS_DEVICE',
+      default: FS_DEVICE,
+      helpValue: 'PATH',
+      parse: async (input) => (input === NO_FS_DEVICE ? input : resolve(input)),
     }),
     help: Flags.help({ char: 'h' }),
   };
@@ -119,16 +128,43 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                   ...(helper ? { helper } : {}),
                 })
               : undefined;
-            const engine = new FreezeEngine({ hooks, journal, clock: systemClock, log: logger, holder: { kind: 'daemon', pid: process.pid }, ...(fs ? { fs } : {}) });
+            // One process, two channels: with the fs device, the fs stage runs at its FREEZE/THAW.
+            const fsDevicePath = fs && flags['fs-device'] !== NO_FS_DEVICE ? flags['fs-device'] : undefined;
+            const engine = new FreezeEngine({
+              hooks,
+              journal,
+              clock: systemClock,
+              log: logger,
+              holder: { kind: 'daemon', pid: process.pid },
+              ...(fs ? { fs, fsChannel: fsDevicePath !== undefined } : {}),
+            });
             const agent = new VssAgent({ engine, guard, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
             await agent.recover();
-            const device = VssDevice.open(flags.device, {
-              kernelTimeoutMs,
-              onEvent: (event) => {
-                if (event.kind === 'expired-read') logger.warn(`request ${event.msgidText} had already timed out in the kernel when read: skipped`);
-                else logger.debug(`poll interrupted (${event.code}): polling again`);
-              },
-            });
+            const onEvent = (event: DeviceEvent) => {
+              if (event.kind === 'expired-read') logger.warn(`request ${event.msgidText} had already timed out in the kernel when read: skipped`);
+              else logger.debug(`poll interrupted (${event.code}): polling again`);
+            };
+            // The fs device first: when hv_vss_daemon has it, nothing is registered at all.
+            const fsDevice = fsDevicePath ? openFsDevice(fsDevicePath, { kernelTimeoutMs, onEvent }) : undefined;
+            let device: VssDevice;
+            try {
+              device = VssDevice.open(flags.device, { kernelTimeoutMs, onEvent });
+            } catch (err) {
+              await fsDevice?.close();
+              throw err;
+            }
+            const fsAgent = fsDevice
+              ? new FsAgent({
+                  engine,
+                  clock: systemClock,
+                  log: logger,
+                  requestTimeoutMs,
+                  rollback: (why) => {
+                    const frozen = engine.frozen;
+                    if (frozen) agent.thawLater(frozen.since, 'rollback', why);
+                  },
+                })
+              : undefined;
             const manual = new ManualService({
               agent,
               engine,
@@ -144,6 +180,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                 uptimeMs: Date.now() - startedAt.getTime(),
                 device: flags.device,
                 registered: true,
+                devices: [{ role: 'application', path: flags.device }, ...(fsDevice ? [{ role: 'fs', path: fsDevice.path }] : [])],
                 hooksDir: hooks.dir,
                 stateDir: flags['state-dir'],
                 settings: { kernelTimeoutMs, requestTimeoutMs, hookTimeoutMs: flags['hook-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 },
@@ -152,16 +189,18 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
               }),
               manual: (request, connection) => manual.handle(request, connection),
             });
-            return { agent, device, pidfile, status };
+            return { agent, device, fsAgent, fsDevice, pidfile, status };
           } catch (err) {
             pidfile.release();
             throw err;
           }
         },
-        run: async ({ agent, device, pidfile, status }, log, signal) => {
+        run: async ({ agent, device, fsAgent, fsDevice, pidfile, status }, log, signal) => {
           const stop = (why: string) => {
             // A request under way is answered (failure, so the host learns now) before the device
             // closes; an idle agent is woken from its read by the close.
+            fsAgent?.stop();
+            void fsDevice?.close();
             if (!agent.stop(why)) void device.close();
           };
           signal.addEventListener('abort', () => stop(String(signal.reason)), { once: true });
@@ -173,9 +212,24 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
           };
           process.on('uncaughtException', crash);
           process.on('unhandledRejection', crash);
+          // The fs loop ending (device gone, or a failure) stops the daemon: the fs role cannot be
+          // served, and what is frozen is thawed on the way out (mounts first, then hooks).
+          const fsLoop = fsAgent && fsDevice
+            ? fsAgent.run(fsDevice).then(
+                () => stop('the fs device was closed'),
+                (err: unknown) => {
+                  log.error(`the fs device ${fsDevice.path} failed (${(err as Error).message}): stopping, thawing whatever is frozen`);
+                  process.exitCode = 1;
+                  stop('fs device lost');
+                },
+              )
+            : Promise.resolve();
           try {
             await agent.run(device);
           } finally {
+            fsAgent?.stop();
+            await fsDevice?.close();
+            await fsLoop;
             await device.close();
             await agent.shutdown();
             status.close();

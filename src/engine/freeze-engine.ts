@@ -18,6 +18,11 @@
 //     is frozen, a freeze that fails on one rolls back the ones before it, and recovery thaws
 //     what the journal names (still mounted, same rules) before the hooks. Recovery does so
 //     even when this run has no fs stage: a journal's file systems are never left frozen.
+//  6. With the fs stage on its own channel (the daemon registered on hv_fsvss_dev too), the host
+//     freeze plans the mounts and names them in the intent, but freezes only the hooks: the fs
+//     channel's FREEZE (which the kernel sends after the app's) freezes the mounts (freezeFs) and
+//     its THAW (sent before the app's) thaws them (thawFs). The intent already names them, so
+//     nothing is written between the first freeze hook and the last thaw.
 import { scanProblems } from '../hooks/index.ts';
 import type { FreezeResult, FrozenHook, HookReason, HookRef, SequenceResult } from '../hooks/index.ts';
 import type { HookEngine, RunContext } from './hook-engine.ts';
@@ -80,12 +85,16 @@ export interface FreezeEngineDeps {
   readonly fs?: FsStage;
   /** Recovery of the file systems a journal names (default: recoverMounts on this machine). */
   readonly recoverMounts?: (recorded: readonly RecordedMount[]) => Promise<FsOutcome>;
+  /** The fs stage runs at the fs channel's FREEZE/THAW (freezeFs/thawFs), not inside the host freeze. */
+  readonly fsChannel?: boolean;
 }
 
 interface FrozenState {
   readonly freeze: Omit<Freeze, 'hooks' | 'mounts'>;
   hooks: FrozenHook[];
   mounts: PlannedMount[];
+  /** With the fs channel: the plan's mounts (freeze order) that freezeFs is to freeze. */
+  pendingFs?: PlannedMount[];
   readonly watchdog: Timer | undefined;
 }
 
@@ -105,6 +114,9 @@ export class FreezeEngine {
   readonly fs: FsStage | undefined;
   readonly #recoverMounts: NonNullable<FreezeEngineDeps['recoverMounts']>;
   #frozen: FrozenState | undefined;
+  readonly fsChannel: boolean;
+  /** The fs channel's freeze or thaw under way: a thaw (watchdog, shutdown) waits for it, never interleaves. */
+  #fsOp: Promise<unknown> = Promise.resolve();
 
   constructor(deps: FreezeEngineDeps) {
     this.hooks = deps.hooks;
@@ -114,6 +126,7 @@ export class FreezeEngine {
     this.#holder = deps.holder;
     this.#stopLeftovers = deps.stopLeftovers ?? ((paths) => stopLeftoverFreezes(paths, LEFTOVER_GRACE_MS));
     this.fs = deps.fs;
+    this.fsChannel = deps.fsChannel === true && deps.fs !== undefined;
     this.#recoverMounts = deps.recoverMounts ?? ((mounts) => recoverMounts(mounts, { log: deps.log, clock: deps.clock }));
   }
 
@@ -208,7 +221,8 @@ export class FreezeEngine {
     frozen.hooks = result.frozen;
     // Until the fs stage has run, nothing of it is frozen; from its start, the intent's list counts.
     frozen.mounts = [];
-    if (!result.ok || mounts.length === 0 || !fsStage) return { ok: result.ok, result };
+    if (this.fsChannel && result.ok && mounts.length > 0) frozen.pendingFs = mounts;
+    if (this.fsChannel || !result.ok || mounts.length === 0 || !fsStage) return { ok: result.ok, result };
     frozen.mounts = held;
     let fs: FsOutcome;
     try {
@@ -223,12 +237,70 @@ export class FreezeEngine {
   }
 
   /**
+   * The fs channel's FREEZE: freezes the mounts the host freeze planned (and named in the
+   * intent). A failure has rolled back the mounts it froze; the caller then thaws the rest
+   * (thaw with reason rollback), as after any failed freeze.
+   */
+  freezeFs(deadline: number | undefined): Promise<FsOutcome> {
+    const run = this.#fsOp.then(() => this.#freezeFs(deadline));
+    this.#fsOp = run.catch(() => {});
+    return run;
+  }
+
+  async #freezeFs(deadline: number | undefined): Promise<FsOutcome> {
+    const frozen = this.#frozen;
+    const fsStage = this.fs;
+    const refuse = (problem: string): FsOutcome => ({ ok: false, results: [], problems: [problem], held: [] });
+    if (!fsStage || !this.fsChannel) return refuse('the fs role is not on the fs channel');
+    if (!frozen || frozen.freeze.reason !== 'host') {
+      return refuse('no host freeze of the hooks is under way (the application FREEZE failed, was rolled back, or was never received): nothing was frozen');
+    }
+    const mounts = frozen.pendingFs;
+    if (!mounts || mounts.length === 0) return { ok: true, results: [], problems: [], held: [] };
+    frozen.pendingFs = undefined;
+    // From its start, every mount of the intent counts as frozen for a thaw.
+    frozen.mounts = mounts.filter((m) => HOLDING_ACTIONS.has(m.action));
+    let fs: FsOutcome;
+    try {
+      fs = await fsStage.freeze(mounts, deadline);
+    } catch (err) {
+      fs = { ok: false, results: [], problems: [`the fs stage broke: ${(err as Error).message}`], held: frozen.mounts };
+    }
+    frozen.mounts = [...fs.held];
+    return fs;
+  }
+
+  /**
+   * The fs channel's THAW: thaws the mounts only (the hooks stay frozen until the application
+   * THAW). Nothing is written: the journal still names the mounts until thaw() clears it.
+   */
+  thawFs(): Promise<FsOutcome> {
+    const run = this.#fsOp.then(() => this.#thawFs());
+    this.#fsOp = run.catch(() => {});
+    return run;
+  }
+
+  async #thawFs(): Promise<FsOutcome> {
+    const frozen = this.#frozen;
+    if (!frozen) return { ok: true, results: [], problems: [], held: [] };
+    // A THAW before the fs FREEZE (the host gave up): the mounts are no longer to be frozen.
+    frozen.pendingFs = undefined;
+    if (frozen.mounts.length === 0 || !this.fs) return { ok: true, results: [], problems: [], held: [] };
+    const fs = await this.fs.thaw(frozen.mounts);
+    frozen.mounts = [...fs.held];
+    return fs;
+  }
+
+  /**
    * Thaws what is frozen, in reverse, every hook even if one fails; then writes the held log
    * lines and clears the journal. Nothing frozen: nothing to do, nothing written.
    */
   async thaw(reason: HookReason, options: ThawOptions = {}): Promise<SequenceResult> {
+    // An fs channel freeze under way finishes first: its mounts are then thawed here too.
+    await this.#fsOp;
     const frozen = this.#frozen;
     if (!frozen) return { ok: true, results: [], problems: [] };
+    frozen.pendingFs = undefined;
     const anything = frozen.hooks.length > 0 || frozen.mounts.length > 0;
     const result = await this.#thawFrozen(frozen, reason, options);
     if (frozen.mounts.length > 0) return this.#keepJournal(result, frozen.mounts);

@@ -1,5 +1,5 @@
 // "hvvss status" as text for a person and as Prometheus metrics (the text exposition format).
-import type { StatusReport } from './status.ts';
+import type { DaemonSnapshot, StatusReport } from './status.ts';
 import { planLines } from '../fs/plan-text.ts';
 
 const HEALTH_TEXT: Record<StatusReport['health'], string> = {
@@ -21,6 +21,12 @@ function ago(iso: string, now: number): string {
   return `${duration(Math.max(0, now - Date.parse(iso)))} ago`;
 }
 
+/** The application device, and the fs device when the daemon serves the fs channel too. */
+function registeredOn(snap: DaemonSnapshot): string {
+  const fs = snap.devices?.find((d) => d.role === 'fs');
+  return fs ? `${snap.device} and ${fs.path} (fs role)` : snap.device;
+}
+
 export function renderStatus(report: StatusReport): string {
   const now = Date.parse(report.checkedAt);
   const lines: string[] = [`hvvss status: ${HEALTH_TEXT[report.health]}`];
@@ -28,7 +34,7 @@ export function renderStatus(report: StatusReport): string {
   const { daemon } = report;
   const snap = daemon.snapshot;
   if (snap) {
-    row('daemon', `running, pid ${snap.pid}, up ${duration(snap.uptimeMs)}, ${snap.registered ? `registered on ${snap.device}` : `not registered on ${snap.device}`}`);
+    row('daemon', `running, pid ${snap.pid}, up ${duration(snap.uptimeMs)}, ${snap.registered ? `registered on ${registeredOn(snap)}` : `not registered on ${snap.device}`}`);
     const frozen = snap.frozen;
     let state: string = snap.phase;
     if (frozen) state = `frozen since ${frozen.since} (${ago(frozen.since, now)}), msgid ${frozen.msgid}; watchdog thaw at ${frozen.watchdogAt}`;

@@ -38,6 +38,8 @@ export interface DaemonSnapshot extends AgentStatus {
   readonly uptimeMs: number;
   readonly device: string;
   readonly registered: boolean;
+  /** The devices the daemon is registered on: the application device, and the fs device with the fs role on its channel. */
+  readonly devices?: readonly { readonly role: 'application' | 'fs'; readonly path: string }[];
   readonly hooksDir: string;
   readonly settings?: { readonly kernelTimeoutMs: number; readonly requestTimeoutMs: number; readonly hookTimeoutMs: number; readonly maxFrozenMs: number };
   /** Present when the daemon runs with the fs role: the policy its mount plan follows. */

@@ -54,7 +54,8 @@ function daemonArgs(s: Setup, extra: readonly string[] = [], fsRole = true): str
     'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', s.fx.dir, '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'),
     '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir, '--kernel-timeout', String(KERNEL_TIMEOUT_S),
     '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2',
-    ...(fsRole ? ['--fs-role', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint] : []),
+    // The emulator's fs stand-in has the fs device: the mounts freeze inside the application FREEZE.
+    ...(fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint] : []),
     ...extra,
   ];
 }
