@@ -255,3 +255,41 @@ test('not enabled: start does nothing and says how to enable it; the defaults ar
     assert.ok(text.split('\n').includes(line), `rc.d/hvvss has the line ${line}`);
   }
 });
+
+test('hvvss_fs_enable: start stops hv_vss_daemon first, then runs hvvss with the fs role on the fs device; stop unregisters both', async () => {
+  // The emulator's stand-in fs daemon holds the fs device: it goes, as hv_vss_daemon would.
+  await emu.host.fsDaemon('stop');
+  defer(() => emu.host.fsDaemon('success'));
+  const rc = rcSetup({ hvvss_fs_enable: 'YES', hvvss_fs_device: emu.fsDevice });
+  // A process of that name (pgrep -x matches the command name), as devd starts it at boot.
+  const fake = join(rc.fx.root, 'hv_vss_daemon');
+  copyFileSync('/bin/sleep', fake);
+  chmodSync(fake, 0o755);
+  const running = spawn(fake, ['60'], { stdio: 'ignore' });
+  defer(() => void running.kill('SIGKILL'));
+  await once(running, 'spawn');
+  const gone = once(running, 'exit');
+  const seq = await lastSeq();
+  const start = rc.rc('start');
+  assert.equal(start.code, 0, start.stdout + start.stderr);
+  assert.match(start.stdout, new RegExp(`Stopping hv_vss_daemon \\(pid ${running.pid}\\): hvvss takes the fs role`));
+  assert.doesNotMatch(start.stderr, /hv_vss_daemon is not running/);
+  assert.deepEqual(await within(gone, 5_000, 'hv_vss_daemon to be stopped'), [null, 'SIGTERM']);
+  const args = rc.daemonArgs();
+  const hvvssPart = args.slice(args.indexOf('daemon', args.indexOf(HVVSS_BIN)));
+  assert.ok(hvvssPart.includes('--fs-role'), args.join(' '));
+  assert.equal(hvvssPart[hvvssPart.indexOf('--fs-device') + 1], emu.fsDevice);
+  await within(emu.host.waitForEvent((e) => e.kind === 'open' && e.side === 'fs' && e.seq > seq), 10_000, 'hvvss to register on the fs device');
+  await within(emu.host.waitForEvent((e) => e.kind === 'open' && e.side === 'app' && e.seq > seq), 10_000, 'hvvss to register on the app device');
+  const beforeStop = await lastSeq();
+  const stop = rc.rc('stop');
+  assert.equal(stop.code, 0, stop.stdout + stop.stderr);
+  await within(emu.host.waitForEvent((e) => e.kind === 'release' && e.side === 'fs' && e.seq > beforeStop), 5_000, 'the fs device to be released');
+  await within(emu.host.waitForEvent((e) => e.kind === 'release' && e.side === 'app' && e.seq > beforeStop), 5_000, 'the app device to be released');
+});
+
+test('hvvss_fs_enable defaults to NO: no --fs-role, and the fs device default is FreeBSD\'s', () => {
+  const text = readFileSync(RC_SCRIPT, 'utf8');
+  assert.match(text, /: "\$\{hvvss_fs_enable:=NO\}"/);
+  assert.match(text, /: "\$\{hvvss_fs_device:=\/dev\/hv_fsvss_dev\}"/);
+});
