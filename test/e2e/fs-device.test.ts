@@ -175,6 +175,20 @@ test('SIGTERM while frozen through both channels: mounts then hooks thawed, exit
   assert.deepEqual(s.fx.log().slice(-1), ['10-db thaw shutdown']);
 });
 
+test('no THAW after both FREEZEs: the watchdog thaws the mounts, then the hooks', async (t) => {
+  const s = setup(t);
+  if (!s) return;
+  const daemon = await startDaemon(s, ['--max-frozen', '1']);
+  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  const w = writer(s.b.mountpoint);
+  assert.equal((await within(w.exited, 10_000, 'the writer after the watchdog thaw')).code, 0);
+  await daemon.waitForLine(/thaw \(watchdog, msgid \d+\): success/);
+  assert.match(daemon.output, new RegExp(`thawed ${s.a.mountpoint} \\(ext4\\)[^]*thawed ${s.b.mountpoint} \\(ext4\\)[^]*thaw \\(watchdog`));
+  assert.deepEqual(s.fx.log().slice(-1), ['10-db thaw watchdog']);
+  // The host's late THAW finds nothing frozen on either device.
+  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+});
+
 test('the fs device is busy (hv_vss_daemon has it): the daemon does not start, and says how to stop hv_vss_daemon for good', async (t) => {
   const s = setup(t);
   if (!s) return;
