@@ -1,0 +1,152 @@
+// The fs stage on its own channel (hvvss registered on hv_fsvss_dev too): the host freeze freezes
+// the hooks and names the mounts in the intent; freezeFs (the fs FREEZE) freezes the mounts
+// without writing anything; thawFs (the fs THAW) thaws them; thaw (the app THAW, the watchdog, a
+// rollback) thaws whatever is left, mounts first. Real engine and journal, fake hooks and mount
+// operations over a fake mount table.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { FreezeEngine } from '../../src/engine/freeze-engine.ts';
+import type { HookEngine, RunContext } from '../../src/engine/hook-engine.ts';
+import { FreezeJournal } from '../../src/state/freeze-journal.ts';
+import { AgentLogger } from '../../src/log/logger.ts';
+import type { FrozenHook, ScanResult } from '../../src/hooks/index.ts';
+import { FsStage, recoverMounts, type MountOps } from '../../src/fs/fs-stage.ts';
+import { parseMountinfo, type MountEntry } from '../../src/fs/mount-table.ts';
+import { FakeClock } from '../support/fake-clock.ts';
+import { scratch } from '../state/scratch.ts';
+
+const TABLE = `28 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
+50 28 7:0 / /mnt/a rw,relatime - ext4 /dev/loop0 rw
+51 50 7:1 / /mnt/a/b rw,relatime - xfs /dev/loop1 rw
+`;
+
+class Hooks implements HookEngine {
+  readonly dir = '/fake/hooks.d';
+  readonly calls: string[];
+  constructor(calls: string[]) {
+    this.calls = calls;
+  }
+  async scan(): Promise<ScanResult> {
+    const entries = [{ name: '10-db', path: `${this.dir}/10-db`, verdict: 'runnable' as const }];
+    return { dir: this.dir, entries, runnable: entries, refused: [] };
+  }
+  async check() {
+    return { ok: true, results: [], problems: [] };
+  }
+  async freeze(_scan: ScanResult, context: RunContext) {
+    this.calls.push(`hook freeze ${context.reason}`);
+    return { ok: true, results: [], problems: [], frozen: [{ hook: { name: '10-db', path: `${this.dir}/10-db` } }] };
+  }
+  async thaw(frozen: readonly FrozenHook[], context: RunContext) {
+    for (const f of frozen) this.calls.push(`hook thaw ${f.hook.name} ${context.reason}`);
+    return { ok: true, results: [], problems: [] };
+  }
+}
+
+function setup(t: TestContext, options: { readonly failFreeze?: string } = {}) {
+  const dir = scratch(t);
+  const calls: string[] = [];
+  const frozen = new Set<string>();
+  const ops: MountOps = {
+    async fifreeze(mountpoint) {
+      if (mountpoint === options.failFreeze) throw new Error(`FIFREEZE ${mountpoint}: EBUSY`);
+      calls.push(`FIFREEZE ${mountpoint}`);
+      frozen.add(mountpoint);
+    },
+    fithaw(mountpoint) {
+      calls.push(`FITHAW ${mountpoint}`);
+      return frozen.delete(mountpoint);
+    },
+    async run(file, args) {
+      calls.push(`${file} ${args.join(' ')}`);
+    },
+  };
+  const clock = new FakeClock();
+  const log = new AgentLogger({ write: () => {} }, { debug: true });
+  const readTable = async (): Promise<MountEntry[]> => parseMountinfo(TABLE);
+  const fs = new FsStage({ policy: { include: ['/mnt/a', '/mnt/a/b'] }, log, clock, os: 'linux', ops, readTable });
+  const journal = new FreezeJournal(join(dir, 'frozen.json'));
+  const engine = new FreezeEngine({
+    hooks: new Hooks(calls),
+    journal,
+    clock,
+    log,
+    holder: { kind: 'daemon', pid: process.pid },
+    fs,
+    fsChannel: true,
+    recoverMounts: (recorded) => recoverMounts(recorded, { log, clock, os: 'linux', ops, readTable }),
+    stopLeftovers: async () => [],
+  });
+  return { calls, frozen, engine, journal };
+}
+
+test('app FREEZE: hooks only, the intent names the mounts; fs FREEZE freezes them without a write; fs THAW thaws them; app THAW the hooks', async (t) => {
+  const s = setup(t);
+  const attempt = await s.engine.freeze({ reason: 'host', msgid: '7' });
+  assert.equal(attempt.ok, true, JSON.stringify(attempt));
+  assert.deepEqual(s.calls, ['hook freeze host']);
+  assert.deepEqual(s.engine.frozen?.mounts, [], 'nothing of the fs stage is frozen yet');
+  const intent = readFileSync(s.journal.path, 'utf8');
+  assert.deepEqual((JSON.parse(intent) as { mounts: { mountpoint: string }[] }).mounts.map((m) => m.mountpoint), ['/mnt/a/b', '/mnt/a']);
+  const written = statSync(s.journal.path).mtimeMs;
+  const fs = await s.engine.freezeFs(undefined);
+  assert.equal(fs.ok, true, JSON.stringify(fs));
+  assert.deepEqual(s.engine.frozen?.mounts.map((m) => m.mountpoint), ['/mnt/a/b', '/mnt/a']);
+  assert.equal(readFileSync(s.journal.path, 'utf8'), intent, 'the journal is not touched at the fs FREEZE');
+  assert.equal(statSync(s.journal.path).mtimeMs, written);
+  const fsThaw = await s.engine.thawFs();
+  assert.equal(fsThaw.ok, true);
+  assert.equal(s.frozen.size, 0);
+  assert.ok(s.engine.frozen, 'the hooks stay frozen until the app THAW');
+  assert.equal(readFileSync(s.journal.path, 'utf8'), intent, 'nor at the fs THAW');
+  assert.equal((await s.engine.thaw('host')).ok, true);
+  assert.deepEqual(s.calls, ['hook freeze host', 'FIFREEZE /mnt/a/b', 'FIFREEZE /mnt/a', 'FITHAW /mnt/a', 'FITHAW /mnt/a/b', 'hook thaw 10-db host']);
+  assert.equal(s.journal.read(), undefined);
+});
+
+test('an fs FREEZE with no host freeze of the hooks (or after a manual one) is refused and freezes nothing', async (t) => {
+  const s = setup(t);
+  const alone = await s.engine.freezeFs(undefined);
+  assert.equal(alone.ok, false);
+  assert.match(alone.problems.join(), /no host freeze of the hooks is under way/);
+  assert.equal((await s.engine.freeze({ reason: 'manual', msgid: '' })).ok, true);
+  assert.equal((await s.engine.freezeFs(undefined)).ok, false);
+  await s.engine.thaw('manual');
+  assert.deepEqual(s.calls, ['hook freeze manual', 'hook thaw 10-db manual']);
+});
+
+test('an fs FREEZE that fails on the second mount thaws the first at once; the rollback thaws the hooks', async (t) => {
+  const s = setup(t, { failFreeze: '/mnt/a' });
+  assert.equal((await s.engine.freeze({ reason: 'host', msgid: '7' })).ok, true);
+  const fs = await s.engine.freezeFs(undefined);
+  assert.equal(fs.ok, false);
+  assert.match(fs.problems.join(), /cannot freeze \/mnt\/a \(ext4\): FIFREEZE \/mnt\/a: EBUSY/);
+  assert.equal(s.frozen.size, 0);
+  await s.engine.thaw('rollback');
+  assert.deepEqual(s.calls, ['hook freeze host', 'FIFREEZE /mnt/a/b', 'FITHAW /mnt/a/b', 'hook thaw 10-db rollback']);
+  assert.equal(s.journal.read(), undefined);
+});
+
+test('no fs THAW (the watchdog, a shutdown): thaw thaws the mounts first, then the hooks; a later fs THAW finds nothing', async (t) => {
+  const s = setup(t);
+  await s.engine.freeze({ reason: 'host', msgid: '7' });
+  await s.engine.freezeFs(undefined);
+  assert.equal((await s.engine.thaw('watchdog')).ok, true);
+  assert.deepEqual(s.calls.slice(-3), ['FITHAW /mnt/a', 'FITHAW /mnt/a/b', 'hook thaw 10-db watchdog']);
+  assert.equal((await s.engine.thawFs()).ok, true);
+  assert.equal(s.frozen.size, 0);
+});
+
+test('a thaw that comes while the fs FREEZE runs waits for it, then thaws its mounts too', async (t) => {
+  const s = setup(t);
+  await s.engine.freeze({ reason: 'host', msgid: '7' });
+  const freezing = s.engine.freezeFs(undefined);
+  const thawing = s.engine.thaw('shutdown');
+  await freezing;
+  assert.equal((await thawing).ok, true);
+  assert.equal(s.frozen.size, 0);
+  assert.deepEqual(s.calls.at(-1), 'hook thaw 10-db shutdown');
+  assert.equal(s.journal.read(), undefined);
+});
