@@ -96,7 +96,8 @@ test('the host CHECK, FREEZE, THAW go through both devices: hooks then mounts fr
   assert.equal((await within(wa.exited, 10_000, 'the writer on A after the thaw')).code, 0);
   assert.equal((await within(wb.exited, 10_000, 'the writer on B after the thaw')).code, 0);
   assert.deepEqual(s.fx.log(), ['10-db check host', '10-db freeze host', '10-db thaw host']);
-  await daemon.waitForLine(/answered success to thaw/);
+  // The app device's answer (not the fs device's, which comes first).
+  await daemon.waitForLine(/info\s+answered success to thaw/);
   // Order across the two channels: hooks frozen (app FREEZE answered), then the mounts (fs FREEZE);
   // mounts thawed (fs THAW answered), then the hooks (app THAW).
   assert.match(
