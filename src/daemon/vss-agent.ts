@@ -194,12 +194,15 @@ export class VssAgent {
     });
   }
 
-  /** Thaws the current freeze in the background if it is still the one that began at `since` (a manual freeze's watchdog, or its client gone). */
+  /**
+   * Thaws the current freeze in the background if it is still the one that began at `since`:
+   * a manual freeze's watchdog or its client gone, or an fs-channel rollback.
+   */
   thawLater(since: Date, reason: HookReason, why: string): void {
-    this.#inBackground(`thawing a manual freeze (${why})`, async () => {
+    this.#inBackground(`thawing (${why})`, async () => {
       const frozen = this.#engine.frozen;
       if (!frozen || frozen.since.getTime() !== since.getTime()) return;
-      this.#log.warn(`manual freeze since ${frozen.since.toISOString()}: ${why}: thawing now`);
+      this.#log.warn(`${frozen.reason === 'manual' ? 'manual freeze' : 'freeze'} since ${frozen.since.toISOString()}: ${why}: thawing now (${reason})`);
       await this.#thawNow(reason, undefined);
     });
   }
