@@ -8,42 +8,18 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync, statSync } from 'node:fs';
 import { FreezeEngine } from '../../src/engine/freeze-engine.ts';
-import type { HookEngine, RunContext } from '../../src/engine/hook-engine.ts';
 import { FreezeJournal } from '../../src/state/freeze-journal.ts';
 import { AgentLogger } from '../../src/log/logger.ts';
-import type { FrozenHook, ScanResult } from '../../src/hooks/index.ts';
 import { FsStage, recoverMounts, type MountOps } from '../../src/fs/fs-stage.ts';
 import { parseMountinfo, type MountEntry } from '../../src/fs/mount-table.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { scratch } from '../state/scratch.ts';
+import { Hooks } from './recording-hooks.ts';
 
 const TABLE = `28 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
 50 28 7:0 / /mnt/a rw,relatime - ext4 /dev/loop0 rw
 51 50 7:1 / /mnt/a/b rw,relatime - xfs /dev/loop1 rw
 `;
-
-class Hooks implements HookEngine {
-  readonly dir = '/fake/hooks.d';
-  readonly calls: string[];
-  constructor(calls: string[]) {
-    this.calls = calls;
-  }
-  async scan(): Promise<ScanResult> {
-    const entries = [{ name: '10-db', path: `${this.dir}/10-db`, verdict: 'runnable' as const }];
-    return { dir: this.dir, entries, runnable: entries, refused: [] };
-  }
-  async check() {
-    return { ok: true, results: [], problems: [] };
-  }
-  async freeze(_scan: ScanResult, context: RunContext) {
-    this.calls.push(`hook freeze ${context.reason}`);
-    return { ok: true, results: [], problems: [], frozen: [{ hook: { name: '10-db', path: `${this.dir}/10-db` } }] };
-  }
-  async thaw(frozen: readonly FrozenHook[], context: RunContext) {
-    for (const f of frozen) this.calls.push(`hook thaw ${f.hook.name} ${context.reason}`);
-    return { ok: true, results: [], problems: [] };
-  }
-}
 
 function setup(t: TestContext, options: { readonly failFreeze?: string } = {}) {
   const dir = scratch(t);
