@@ -1,16 +1,43 @@
 // Stopping a whole process group: SIGTERM, then SIGKILL to whatever of it is left after a grace.
 // A command's children (a snapshot tool's helpers, a shell's background jobs) must not outlive
 // the thaw: they would keep writing to file systems the snapshot was meant to capture at rest.
+import { readdirSync, readFileSync } from 'node:fs';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 
-/** True while any process of the group exists (kill(-pgid, 0)). */
+/**
+ * True while any process of the group still runs. kill(-pgid, 0) alone also counts zombies: an
+ * orphan whose parent is an init that never reaps (PID 1 of many containers) would look alive
+ * for ever, and every stop would wait out its whole grace and end in a needless SIGKILL. On
+ * Linux /proc tells zombies apart; FreeBSD's init reaps orphans, so kill() is enough there.
+ */
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return process.platform !== 'linux' || linuxGroupHasLiveMember(pgid);
+}
+
+/** Scans /proc/PID/stat: state (field 3) and process group (field 5), after the ")" of comm. */
+function linuxGroupHasLiveMember(pgid: number): boolean {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return true; // No /proc to look at: trust kill().
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    } catch {
+      continue; // Gone meanwhile.
+    }
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(group) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
 }
 
 /**
