@@ -1,6 +1,6 @@
 // What `simulate` and `daemon` share as processes: foreground or detached, where logs go,
 // opening the device with an error that says what to do, and a clean stop on SIGTERM/SIGINT.
-import { AgentLogger, streamSink, syslogSink } from '../log/logger.ts';
+import { AgentLogger, foregroundSink, syslogSink } from '../log/logger.ts';
 import { detach, isDetachedChild, reportReadiness } from './detach.ts';
 
 export interface AgentProcessOptions<Resource> {
@@ -57,7 +57,7 @@ export async function runAgentProcess<Resource>(options: AgentProcessOptions<Res
     return;
   }
   const toSyslog = isDetachedChild() || options.syslog === true;
-  const logger = new AgentLogger(toSyslog ? syslogSink(options.facility) : streamSink(options.stream), { debug: options.debug });
+  const logger = new AgentLogger(toSyslog ? syslogSink(options.facility) : foregroundSink(options.stream), { debug: options.debug });
   let resource: Resource;
   try {
     resource = await options.start(logger);

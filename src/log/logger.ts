@@ -1,6 +1,7 @@
 // Logging for agents: readable lines on a stream in the foreground (-n), syslog(3) when detached.
 // Debug lines are dropped unless -d. A logger can be told to hold lines in memory (while
 // applications are frozen, writes to disk may block) and flush them later.
+import { fstatSync } from 'node:fs';
 import { LOG, openSyslog, syslog } from '../native/libc.ts';
 
 export type LogLevel = 'error' | 'warning' | 'notice' | 'info' | 'debug';
@@ -26,6 +27,35 @@ export function streamSink(stream: NodeJS.WritableStream): LogSink {
       stream.write(`${at.toISOString()} ${level.padEnd(7)} ${message}\n`);
     },
   };
+}
+
+/**
+ * Lines for journald when systemd runs the agent (`hvvss.service`): journald stamps the time
+ * itself and reads each line's priority from a "<N>" prefix (sd-daemon(3)), so an error shows
+ * as one in `journalctl -p err` instead of every line landing at info.
+ */
+export function journalSink(stream: NodeJS.WritableStream): LogSink {
+  return { write: (level, message) => stream.write(`<${PRIORITY[level]}>${message}\n`) };
+}
+
+/**
+ * Whether descriptor `fd` is the journald stream systemd connected: it sets JOURNAL_STREAM to
+ * "DEV:INODE" of that stream, and a redirection by the admin (2>file) makes the numbers differ.
+ */
+export function isJournalStream(fd: number, env: NodeJS.ProcessEnv = process.env): boolean {
+  const expected = env['JOURNAL_STREAM'];
+  if (!expected) return false;
+  try {
+    const stat = fstatSync(fd);
+    return expected === `${stat.dev}:${stat.ino}`;
+  } catch {
+    return false;
+  }
+}
+
+/** The foreground sink: journald's format when stderr is the journal, readable lines otherwise. */
+export function foregroundSink(stream: NodeJS.WritableStream): LogSink {
+  return stream === process.stderr && isJournalStream(2) ? journalSink(stream) : streamSink(stream);
 }
 
 /** syslog(3) with ident `hvvss`; `facility` is daemon for the daemon, user for simulate. */

@@ -2,6 +2,10 @@
 // lines in order with their own times, and a count of what was dropped in between.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AgentLogger, type LogLevel } from '../../src/log/logger.ts';
 
 function capture() {
@@ -43,4 +47,28 @@ test('a held line is cut to a bounded length', () => {
   logger.flush();
   assert.ok((lines[0]?.[1].length ?? 0) < 2_100);
   assert.match(lines[0]?.[1] ?? '', /\.\.\. \(1000000 chars\)$/);
+});
+
+test('under systemd (JOURNAL_STREAM names stderr) lines carry their priority for journald; redirected elsewhere they stay readable', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hvvss-journal-'));
+  try {
+    const logger = new URL('../../src/log/logger.ts', import.meta.url).href;
+    const script = `const { foregroundSink } = await import(${JSON.stringify(logger)}); const sink = foregroundSink(process.stderr); sink.write('error', 'disk gone', new Date()); sink.write('info', 'ready', new Date());`;
+    const run = (journalStream: (fd: number) => string | undefined) => {
+      const path = join(dir, `stderr-${Math.random()}`);
+      const fd = openSync(path, 'w');
+      const stat = fstatSync(fd);
+      const value = journalStream(fd) ?? `${stat.dev}:${stat.ino}`;
+      const env = { ...process.env, JOURNAL_STREAM: value };
+      const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', fd], env });
+      closeSync(fd);
+      assert.equal(result.status, 0);
+      return readFileSync(path, 'utf8');
+    };
+    assert.equal(run(() => undefined), '<3>disk gone\n<6>ready\n');
+    const other = run(() => '1:2');
+    assert.match(other, /^\d{4}-\d\d-\d\dT\S+ error +disk gone\n\S+ info +ready\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
