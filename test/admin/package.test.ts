@@ -34,9 +34,9 @@ after(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-test('the tarball has the built CLI, its manifest, the man pages, the sample hooks, rc.d/hvvss and LICENSE, and no sources or emulator', () => {
+test('the tarball has the built CLI, its manifest, the man pages, the sample hooks, rc.d/hvvss, the systemd unit and LICENSE, and no sources or emulator', () => {
   const paths = [...files.keys()];
-  for (const required of ['package.json', 'LICENSE', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/daemon.js', 'rc.d/hvvss']) {
+  for (const required of ['package.json', 'LICENSE', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/daemon.js', 'rc.d/hvvss', 'systemd/hvvss.service']) {
     assert.ok(files.has(required), `${required} is in the package (did "npm run build" run?); it has:\n${paths.join('\n')}`);
   }
   const samples = readdirSync(join(ROOT, 'hooks.d'));
