@@ -2,6 +2,7 @@
 // and "hvvss status" so the plan they show is the one the daemon follows.
 import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
+import { DEFAULT_POLICY_FILE } from './policy-file.ts';
 
 // Mount points are compared exactly: "/var/" and "var" (from /) both mean "/var".
 const mountPoint = async (input: string): Promise<string> => resolve(input);
@@ -15,9 +16,17 @@ export function fsPolicyFlagsFor(dependsOn?: string[]) {
     'fs-include': pathFlag('Plan only this mount point (repeatable); every other mount is skipped.', dependsOn),
     'fs-skip': pathFlag('Leave this writable mount point out of the freeze (repeatable).', dependsOn),
     'fs-sync': pathFlag('Flush this writable mount point at freeze without holding it (repeatable).', dependsOn),
+    'fs-skip-if-busy': pathFlag('Leave this remounted mount point out when a file on it is open for writing, instead of failing the freeze (repeatable).', dependsOn),
+    'fs-sync-if-busy': pathFlag('Flush this remounted mount point when a file on it is open for writing, instead of failing the freeze (repeatable).', dependsOn),
+    'fs-policy': Flags.string({
+      summary: `The fs policy file, "MOUNTPOINT ACTION" per line; the flags above win over it. Default: ${DEFAULT_POLICY_FILE}, if it exists.`,
+      helpValue: 'FILE',
+      parse: async (input: string) => resolve(input),
+      ...(dependsOn ? { dependsOn } : {}),
+    }),
   };
 }
 
 export const fsPolicyFlags = fsPolicyFlagsFor();
 
-export { fsPolicyFrom, type FsPolicyFlagValues } from './fs-policy.ts';
+export { fsPolicyFrom, loadFsPolicy, tryLoadFsPolicy, type FsPolicyFlagValues } from './fs-policy.ts';

@@ -26,6 +26,23 @@ export interface PlannedMount {
   readonly reason: string;
   /** zpool-sync: the pool the dataset belongs to. */
   readonly pool?: string;
+  /** Where the action came from: "default", a flag ("--fs-skip") or a policy file line ("/etc/hvvss/fs-policy:3"). */
+  readonly origin?: string;
+  /** remount-ro: what to do when the remount is refused (a file open for writing); absent: the freeze fails. */
+  readonly ifBusy?: BusyFallback;
+}
+
+/** What the admin chose for a mount point: leave it out, flush it only, or (remounted mounts) either when busy. */
+export type PolicyAction = 'skip' | 'sync' | 'skip-if-busy' | 'sync-if-busy';
+export const POLICY_ACTIONS: readonly PolicyAction[] = ['skip', 'sync', 'skip-if-busy', 'sync-if-busy'];
+export type BusyFallback = 'skip' | 'sync';
+
+/** One line of the policy file. */
+export interface PolicyRule {
+  readonly mountpoint: string;
+  readonly action: PolicyAction;
+  /** "FILE:LINE". */
+  readonly origin: string;
 }
 
 export interface FsPolicy {
@@ -35,6 +52,23 @@ export interface FsPolicy {
   readonly skip?: readonly string[];
   /** Writable mounts the admin chose to flush without freezing (--fs-sync). */
   readonly sync?: readonly string[];
+  /** Remounted mounts left out when the remount is refused (--fs-skip-if-busy). */
+  readonly skipIfBusy?: readonly string[];
+  /** Remounted mounts flushed when the remount is refused (--fs-sync-if-busy). */
+  readonly syncIfBusy?: readonly string[];
+  /** The policy file's rules; a flag naming the same mount point wins. */
+  readonly rules?: readonly PolicyRule[];
+  /** The policy file read, if any (shown by status). */
+  readonly file?: string;
+}
+
+/** The admin's choice for a mount point and where it came from: flags first, then the file. */
+export function policyRule(policy: FsPolicy, mountpoint: string): { readonly action: PolicyAction; readonly origin: string } | undefined {
+  const flags: ReadonlyArray<readonly [readonly string[] | undefined, PolicyAction]> = [
+    [policy.skip, 'skip'], [policy.sync, 'sync'], [policy.skipIfBusy, 'skip-if-busy'], [policy.syncIfBusy, 'sync-if-busy'],
+  ];
+  for (const [list, action] of flags) if (list?.includes(mountpoint)) return { action, origin: `--fs-${action} ${mountpoint}` };
+  return policy.rules?.find((r) => r.mountpoint === mountpoint);
 }
 
 export interface MountPlan {
@@ -42,6 +76,8 @@ export interface MountPlan {
   readonly mounts: readonly PlannedMount[];
   /** Why a freeze with this plan would not be consistent: a refused mount, an include that is no mount point. */
   readonly problems: readonly string[];
+  /** The admin's policy file the plan followed, if any. */
+  readonly policyFile?: string;
 }
 
 /** Nothing on disk behind them, or they show another file system's files: never frozen themselves. */
@@ -76,19 +112,31 @@ function planOne(entry: MountEntry, os: MountTableOs, policy: FsPolicy): Omit<Pl
   if (PSEUDO_FS.has(fstype)) return { action: 'skip', reason: `${fstype} keeps nothing of its own on disk` };
   if (REMOTE_FS.has(fstype)) return { action: 'skip', reason: `${fstype} is remote: it is not on this guest's disks` };
   if (os === 'freebsd' && (mountpoint === '/dev' || mountpoint.startsWith('/dev/'))) return { action: 'skip', reason: 'under /dev' };
-  if (policy.skip?.includes(mountpoint)) return { action: 'skip', reason: `skipped by the admin (${FLAG.skip} ${mountpoint})` };
-  if (policy.sync?.includes(mountpoint)) return { action: 'sync', reason: `flushed at freeze, not held (${FLAG.sync} ${mountpoint})` };
+  const rule = policyRule(policy, mountpoint);
+  const origin = rule ? { origin: rule.origin } : {};
+  if (rule?.action === 'skip') return { action: 'skip', reason: `skipped by the admin (${rule.origin})`, ...origin };
+  if (rule?.action === 'sync') return { action: 'sync', reason: `flushed at freeze, not held (${rule.origin})`, ...origin };
   if (os === 'freebsd' && fstype === 'ufs') return { action: 'suspend', reason: 'UFS: suspended through /dev/ufssuspend until the thaw' };
   if (os === 'linux' && FIFREEZE_FS.has(fstype)) return { action: 'fifreeze', reason: `${fstype}: frozen with FIFREEZE until the thaw` };
   if (fstype === 'zfs') {
     const pool = zfsPool(entry.source);
     return { action: 'zpool-sync', pool, reason: `ZFS is consistent on disk at every transaction group: "zpool sync ${pool}" at freeze, nothing held` };
   }
-  if (remountFs(os).has(fstype)) return { action: 'remount-ro', reason: `${fstype} has no freeze: remounted read-only for the freeze, read-write at thaw` };
+  if (remountFs(os).has(fstype)) {
+    const ifBusy = rule?.action === 'skip-if-busy' ? 'skip' : rule?.action === 'sync-if-busy' ? 'sync' : undefined;
+    const busy = ifBusy === 'skip' ? `left out (${rule?.origin})` : ifBusy === 'sync' ? `flushed only (${rule?.origin})` : 'the freeze fails';
+    return {
+      action: 'remount-ro',
+      reason: `${fstype} has no freeze: remounted read-only for the freeze, read-write at thaw; if a file on it is open for writing, ${busy}`,
+      ...origin,
+      ...(ifBusy ? { ifBusy } : {}),
+    };
+  }
+  const misplaced = rule ? ` (${rule.origin}: "${rule.action}" applies only to the file systems hvvss remounts read-only, ${[...remountFs(os)].join(', ')})` : '';
   return {
     action: 'refuse',
     reason:
-      `${fstype} is writable and hvvss cannot freeze it: the snapshot could catch it half-written. ` +
+      `${fstype} is writable and hvvss cannot freeze it: the snapshot could catch it half-written${misplaced}. ` +
       `Say what to do with it: ${FLAG.sync} ${mountpoint} (flush only) or ${FLAG.skip} ${mountpoint} (leave it out)`,
   };
 }
@@ -103,16 +151,16 @@ export function planMounts(entries: readonly MountEntry[], os: MountTableOs, pol
   entries.forEach((e, i) => lastIndex.set(e.mountpoint, i));
   const mounts: PlannedMount[] = entries.map((entry, i) => {
     const base = { mountpoint: entry.mountpoint, fstype: entry.fstype, source: entry.source };
-    if (lastIndex.get(entry.mountpoint) !== i) return { ...base, action: 'skip', reason: 'covered by a later mount on the same path' };
-    if (include && !include.has(entry.mountpoint)) return { ...base, action: 'skip', reason: `not chosen (${FLAG.include} limits the plan)` };
-    return { ...base, ...planOne(entry, os, policy) };
+    if (lastIndex.get(entry.mountpoint) !== i) return { ...base, origin: 'default', action: 'skip', reason: 'covered by a later mount on the same path' };
+    if (include && !include.has(entry.mountpoint)) return { ...base, origin: FLAG.include, action: 'skip', reason: `not chosen (${FLAG.include} limits the plan)` };
+    return { ...base, origin: 'default', ...planOne(entry, os, policy) };
   });
   const problems: string[] = [];
   for (const path of include ?? []) {
     if (!lastIndex.has(path)) problems.push(`${FLAG.include} ${path} is not a mount point (see "mount" for the mounted file systems)`);
   }
   for (const m of mounts) if (m.action === 'refuse') problems.push(`${m.mountpoint} (${m.fstype}): ${m.reason}`);
-  return { os, mounts, problems };
+  return { os, mounts, problems, ...(policy.file ? { policyFile: policy.file } : {}) };
 }
 
 /** The mounts a freeze acts on (everything but skip and refuse), in mount order. */
