@@ -16,8 +16,9 @@ export function fsPolicyFlagsFor(dependsOn?: string[]) {
     'fs-include': pathFlag('Plan only this mount point (repeatable); every other mount is skipped.', dependsOn),
     'fs-skip': pathFlag('Leave this writable mount point out of the freeze (repeatable).', dependsOn),
     'fs-sync': pathFlag('Flush this writable mount point at freeze without holding it (repeatable).', dependsOn),
-    'fs-skip-if-busy': pathFlag('Leave this remounted mount point out when a file on it is open for writing, instead of failing the freeze (repeatable).', dependsOn),
-    'fs-sync-if-busy': pathFlag('Flush this remounted mount point when a file on it is open for writing, instead of failing the freeze (repeatable).', dependsOn),
+    'fs-remount-ro': pathFlag('Remount this writable mount point read-only for the freeze, read-write at thaw; a file open for writing on it fails the freeze (repeatable).', dependsOn),
+    'fs-skip-if-busy': pathFlag('Remount this mount point read-only for the freeze, or leave it out while a file on it is open for writing (repeatable).', dependsOn),
+    'fs-sync-if-busy': pathFlag('Remount this mount point read-only for the freeze, or only flush it while a file on it is open for writing (repeatable).', dependsOn),
     'fs-policy': Flags.string({
       summary: `The fs policy file, "MOUNTPOINT ACTION" per line; the flags above win over it. Default: ${DEFAULT_POLICY_FILE}, if it exists.`,
       helpValue: 'FILE',

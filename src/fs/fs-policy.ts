@@ -7,6 +7,7 @@ export interface FsPolicyFlagValues {
   readonly 'fs-include'?: string[] | undefined;
   readonly 'fs-skip'?: string[] | undefined;
   readonly 'fs-sync'?: string[] | undefined;
+  readonly 'fs-remount-ro'?: string[] | undefined;
   readonly 'fs-skip-if-busy'?: string[] | undefined;
   readonly 'fs-sync-if-busy'?: string[] | undefined;
   readonly 'fs-policy'?: string | undefined;
@@ -17,6 +18,7 @@ export function fsPolicyFrom(flags: FsPolicyFlagValues): FsPolicy {
     include: flags['fs-include'] ?? [],
     skip: flags['fs-skip'] ?? [],
     sync: flags['fs-sync'] ?? [],
+    ...(flags['fs-remount-ro']?.length ? { remountRo: flags['fs-remount-ro'] } : {}),
     ...(flags['fs-skip-if-busy']?.length ? { skipIfBusy: flags['fs-skip-if-busy'] } : {}),
     ...(flags['fs-sync-if-busy']?.length ? { syncIfBusy: flags['fs-sync-if-busy'] } : {}),
   };

@@ -32,9 +32,14 @@ export interface PlannedMount {
   readonly ifBusy?: BusyFallback;
 }
 
-/** What the admin chose for a mount point: leave it out, flush it only, or (remounted mounts) either when busy. */
-export type PolicyAction = 'skip' | 'sync' | 'skip-if-busy' | 'sync-if-busy';
-export const POLICY_ACTIONS: readonly PolicyAction[] = ['skip', 'sync', 'skip-if-busy', 'sync-if-busy'];
+/**
+ * What the admin chose for a mount point: leave it out, flush it only, or remount it read-only
+ * for the freeze (any writable disk file system, not only those remounted by default), failing
+ * the freeze when a file on it is open for writing, or else leaving it out or flushing it.
+ * On a file system remounted by default, the -if-busy actions only choose what happens when busy.
+ */
+export type PolicyAction = 'skip' | 'sync' | 'remount-ro' | 'skip-if-busy' | 'sync-if-busy';
+export const POLICY_ACTIONS: readonly PolicyAction[] = ['skip', 'sync', 'remount-ro', 'skip-if-busy', 'sync-if-busy'];
 export type BusyFallback = 'skip' | 'sync';
 
 /** One line of the policy file. */
@@ -52,6 +57,8 @@ export interface FsPolicy {
   readonly skip?: readonly string[];
   /** Writable mounts the admin chose to flush without freezing (--fs-sync). */
   readonly sync?: readonly string[];
+  /** Mounts remounted read-only for the freeze (--fs-remount-ro). */
+  readonly remountRo?: readonly string[];
   /** Remounted mounts left out when the remount is refused (--fs-skip-if-busy). */
   readonly skipIfBusy?: readonly string[];
   /** Remounted mounts flushed when the remount is refused (--fs-sync-if-busy). */
@@ -65,7 +72,7 @@ export interface FsPolicy {
 /** The admin's choice for a mount point and where it came from: flags first, then the file. */
 export function policyRule(policy: FsPolicy, mountpoint: string): { readonly action: PolicyAction; readonly origin: string } | undefined {
   const flags: ReadonlyArray<readonly [readonly string[] | undefined, PolicyAction]> = [
-    [policy.skip, 'skip'], [policy.sync, 'sync'], [policy.skipIfBusy, 'skip-if-busy'], [policy.syncIfBusy, 'sync-if-busy'],
+    [policy.skip, 'skip'], [policy.sync, 'sync'], [policy.remountRo, 'remount-ro'], [policy.skipIfBusy, 'skip-if-busy'], [policy.syncIfBusy, 'sync-if-busy'],
   ];
   for (const [list, action] of flags) if (list?.includes(mountpoint)) return { action, origin: `--fs-${action} ${mountpoint}` };
   return policy.rules?.find((r) => r.mountpoint === mountpoint);
@@ -116,28 +123,33 @@ function planOne(entry: MountEntry, os: MountTableOs, policy: FsPolicy): Omit<Pl
   const origin = rule ? { origin: rule.origin } : {};
   if (rule?.action === 'skip') return { action: 'skip', reason: `skipped by the admin (${rule.origin})`, ...origin };
   if (rule?.action === 'sync') return { action: 'sync', reason: `flushed at freeze, not held (${rule.origin})`, ...origin };
+  if (rule) return remounted(fstype, rule);
   if (os === 'freebsd' && fstype === 'ufs') return { action: 'suspend', reason: 'UFS: suspended through /dev/ufssuspend until the thaw' };
   if (os === 'linux' && FIFREEZE_FS.has(fstype)) return { action: 'fifreeze', reason: `${fstype}: frozen with FIFREEZE until the thaw` };
   if (fstype === 'zfs') {
     const pool = zfsPool(entry.source);
     return { action: 'zpool-sync', pool, reason: `ZFS is consistent on disk at every transaction group: "zpool sync ${pool}" at freeze, nothing held` };
   }
-  if (remountFs(os).has(fstype)) {
-    const ifBusy = rule?.action === 'skip-if-busy' ? 'skip' : rule?.action === 'sync-if-busy' ? 'sync' : undefined;
-    const busy = ifBusy === 'skip' ? `left out (${rule?.origin})` : ifBusy === 'sync' ? `flushed only (${rule?.origin})` : 'the freeze fails';
-    return {
-      action: 'remount-ro',
-      reason: `${fstype} has no freeze: remounted read-only for the freeze, read-write at thaw; if a file on it is open for writing, ${busy}`,
-      ...origin,
-      ...(ifBusy ? { ifBusy } : {}),
-    };
-  }
-  const misplaced = rule ? ` (${rule.origin}: "${rule.action}" applies only to the file systems hvvss remounts read-only, ${[...remountFs(os)].join(', ')})` : '';
+  if (remountFs(os).has(fstype)) return remounted(fstype, undefined);
   return {
     action: 'refuse',
     reason:
-      `${fstype} is writable and hvvss cannot freeze it: the snapshot could catch it half-written${misplaced}. ` +
-      `Say what to do with it: ${FLAG.sync} ${mountpoint} (flush only) or ${FLAG.skip} ${mountpoint} (leave it out)`,
+      `${fstype} is writable and hvvss cannot freeze it: the snapshot could catch it half-written. ` +
+      `Say what to do with it: ${FLAG.sync} ${mountpoint} (flush only), ${FLAG.skip} ${mountpoint} (leave it out) ` +
+      `or --fs-remount-ro ${mountpoint} (read-only for the freeze, if the file system allows it)`,
+  };
+}
+
+/** remount-ro, by default (msdosfs, ext2fs, vfat) or by the admin's rule (remount-ro or -if-busy). */
+function remounted(fstype: string, rule: { readonly action: PolicyAction; readonly origin: string } | undefined): Omit<PlannedMount, 'mountpoint' | 'fstype' | 'source'> {
+  const ifBusy = rule?.action === 'skip-if-busy' ? 'skip' : rule?.action === 'sync-if-busy' ? 'sync' : undefined;
+  const busy = ifBusy === 'skip' ? 'left out' : ifBusy === 'sync' ? 'flushed only' : 'the freeze fails';
+  const why = rule ? `remounted read-only for the freeze (${rule.origin})` : `${fstype} has no freeze: remounted read-only for the freeze`;
+  return {
+    action: 'remount-ro',
+    reason: `${why}, read-write at thaw; if a file on it is open for writing, ${busy}`,
+    ...(rule ? { origin: rule.origin } : {}),
+    ...(ifBusy ? { ifBusy } : {}),
   };
 }
 

@@ -117,7 +117,7 @@ test('the policy for a remounted mount when it is busy: flags win over the file,
   assert.equal(efi?.action, 'remount-ro');
   assert.equal(efi?.ifBusy, 'skip');
   assert.equal(efi?.origin, '/etc/p:2');
-  assert.match(efi?.reason ?? '', /open for writing, left out \(\/etc\/p:2\)/);
+  assert.match(efi?.reason ?? '', /remounted read-only for the freeze \(\/etc\/p:2\), read-write at thaw; if a file on it is open for writing, left out$/);
   assert.equal(fromFile.mounts.find((m) => m.mountpoint === '/home')?.origin, '/etc/p:4');
   // A pseudo file system stays skipped whatever the policy says; its origin is the default rule.
   assert.equal(fromFile.mounts.find((m) => m.mountpoint === '/tmp')?.action, 'skip');
@@ -129,7 +129,10 @@ test('the policy for a remounted mount when it is busy: flags win over the file,
   assert.equal(flagged.mounts.find((m) => m.mountpoint === '/boot/efi')?.ifBusy, 'sync');
   assert.equal(flagged.mounts.find((m) => m.mountpoint === '/boot/efi')?.origin, '--fs-sync-if-busy /boot/efi');
   assert.equal(flagged.mounts.find((m) => m.mountpoint === '/home')?.action, 'sync');
-  // "-if-busy" on a file system that is not remounted does not settle it: CHECK still fails, saying why.
-  const nfs = planMounts(parseMountinfo(LINUX_MOUNTINFO), 'linux', { skipIfBusy: ['/mnt/fuse'] });
-  assert.match(nfs.problems.join(), /--fs-skip-if-busy \/mnt\/fuse: "skip-if-busy" applies only to the file systems hvvss remounts read-only/);
+  // On a writable file system hvvss has no rule for, the admin may choose the remount: CHECK then passes.
+  const fuse = planMounts(parseMountinfo(LINUX_MOUNTINFO), 'linux', { skipIfBusy: ['/mnt/fuse'], remountRo: ['/mnt/loop disk'] });
+  assert.deepEqual(fuse.problems, []);
+  assert.deepEqual([fuse.mounts.find((m) => m.mountpoint === '/mnt/fuse')?.action, fuse.mounts.find((m) => m.mountpoint === '/mnt/fuse')?.ifBusy], ['remount-ro', 'skip']);
+  assert.equal(fuse.mounts.find((m) => m.mountpoint === '/mnt/loop disk')?.action, 'remount-ro');
+  assert.match(planMounts(parseMountinfo(LINUX_MOUNTINFO), 'linux').problems.join(), /--fs-remount-ro \/mnt\/fuse \(read-only for the freeze, if the file system allows it\)/);
 });

@@ -24,7 +24,7 @@ test('malformed lines: every one reported with its line number and the format', 
   const text = '/boot/efi freeze\nrelative skip\n/a\n/b skip extra\n/c skip\n/c/ sync\n';
   assert.throws(() => parsePolicyFile(text, '/etc/p'), (err: unknown) => {
     assert.ok(err instanceof PolicyFileError);
-    assert.match(err.message, /^fs policy \/etc\/p: line 1: unknown action "freeze": use skip, sync, skip-if-busy or sync-if-busy; /);
+    assert.match(err.message, /^fs policy \/etc\/p: line 1: unknown action "freeze": use skip, sync, remount-ro, skip-if-busy or sync-if-busy; /);
     assert.match(err.message, /line 2: "relative" is not an absolute mount point/);
     assert.match(err.message, /line 3: expected "MOUNTPOINT ACTION", got "\/a"/);
     assert.match(err.message, /line 4: expected "MOUNTPOINT ACTION", got "\/b skip extra"/);
