@@ -186,7 +186,8 @@ export class FsStage {
   /** Why a freeze with this plan must not start: the plan's problems, and actions not built yet on this OS. */
   problems(plan: MountPlan): string[] {
     const problems = [...plan.problems];
-    const held = plan.mounts.filter((m) => HOLDING_ACTIONS.has(m.action) && this.#built(m.action));
+    // The remount runs in this process: only the mounts the helper would hold need it.
+    const held = plan.mounts.filter((m) => HOLDING_ACTIONS.has(m.action) && m.action !== 'remount-ro' && this.#built(m.action));
     if (this.#helperPath !== undefined && held.length > 0) {
       const problem = helperProblem(this.#helperPath);
       if (problem) problems.push(`cannot freeze ${held.map(describe).join(', ')}: ${problem}`);

@@ -13,6 +13,7 @@ import { parseMountinfo, parseMountP, type MountEntry } from '../../src/fs/mount
 import { FakeClock } from '../support/fake-clock.ts';
 import { scratch } from '../state/scratch.ts';
 import { Hooks } from './recording-hooks.ts';
+import { FREEBSD_VM_IMAGE, FREEBSD_ZFS } from './samples.ts';
 
 // FreeBSD's VM image with a second UFS and a second ESP-like mount.
 const TABLE = `/dev/gpt/rootfs\t/\tufs\trw\t1 1
@@ -128,4 +129,21 @@ test('recovery: read-write again only what the journal names, still mounted with
   assert.ok(s.lines.some(([, m]) => /\/mnt\/old was remounted read-only as msdosfs and is now ext2fs: not touched/.test(m)));
   assert.ok(s.lines.some(([, m]) => /\/mnt\/gone \(msdosfs\) is no longer mounted/.test(m)));
   assert.equal(s.journal.read(), undefined);
+});
+
+test('a ZFS guest with the ESP (the installer\'s layout) needs no suspension helper: CHECK passes without one installed', async () => {
+  const fs = new FsStage({
+    policy: { include: ['/', '/boot/efi', '/home'] },
+    log: new AgentLogger({ write: () => {} }),
+    clock: new FakeClock(),
+    os: 'freebsd',
+    helper: '/nonexistent/hvvss-fsfreeze',
+    readTable: async () => parseMountP(FREEBSD_ZFS),
+  });
+  const plan = await fs.plan();
+  assert.deepEqual(fs.freezeOrder(plan).map((m) => `${m.mountpoint} ${m.action}`), ['/home zpool-sync', '/boot/efi remount-ro', '/ zpool-sync']);
+  assert.deepEqual(fs.problems(plan), []);
+  // A UFS mount does need it, and says so.
+  const ufs = new FsStage({ policy: {}, log: new AgentLogger({ write: () => {} }), clock: new FakeClock(), os: 'freebsd', helper: '/nonexistent/hvvss-fsfreeze', readTable: async () => parseMountP(FREEBSD_VM_IMAGE) });
+  assert.match((ufs.problems(await ufs.plan())).join(), /cannot freeze \/ \(ufs\): /);
 });
