@@ -24,6 +24,10 @@ export const STATUS_FLAGS: Readonly<Record<string, { type: 'boolean' | 'option';
   'fs-include': { type: 'option' },
   'fs-skip': { type: 'option' },
   'fs-sync': { type: 'option' },
+  'fs-remount-ro': { type: 'option' },
+  'fs-skip-if-busy': { type: 'option' },
+  'fs-sync-if-busy': { type: 'option' },
+  'fs-policy': { type: 'option' },
   help: { type: 'boolean' },
 };
 

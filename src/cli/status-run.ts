@@ -2,7 +2,8 @@
 // path of bin/run.js (status-fast.ts): gather, render, print, and the exit status to end with.
 import { renderPrometheus, renderStatus } from '../status/render.ts';
 import { gatherStatus } from '../status/status.ts';
-import { fsPolicyFrom, type FsPolicyFlagValues } from '../fs/fs-policy.ts';
+import { tryLoadFsPolicy, type FsPolicyFlagValues } from '../fs/fs-policy.ts';
+import { processTrustedUids } from '../hooks/trusted-path.ts';
 
 export interface StatusFlagValues extends FsPolicyFlagValues {
   readonly json: boolean;
@@ -15,7 +16,7 @@ export interface StatusFlagValues extends FsPolicyFlagValues {
 
 /** Prints the status; resolves with the exit status once the text is written. */
 export async function runStatus(flags: StatusFlagValues): Promise<number> {
-  const report = await gatherStatus({ socket: flags.socket, pidfile: flags.pidfile, stateDir: flags['state-dir'], hooksDir: flags['hooks-dir'], fsPolicy: fsPolicyFrom(flags) });
+  const report = await gatherStatus({ socket: flags.socket, pidfile: flags.pidfile, stateDir: flags['state-dir'], hooksDir: flags['hooks-dir'], fsPolicy: tryLoadFsPolicy(flags, processTrustedUids()) });
   const text = flags.json ? JSON.stringify(report, null, 2) + '\n' : flags.prometheus ? renderPrometheus(report) : renderStatus(report);
   await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
   return report.exitCode;

@@ -3,7 +3,8 @@ import { runFlags } from '../cli/manual-flags.ts';
 import { runManualCommand, settingsFrom } from '../cli/manual-run.ts';
 import { dryRun, runCheck } from '../manual/operations.ts';
 import { chooseDisplay } from '../manual/display.ts';
-import { fsPolicyFlags, fsPolicyFrom } from '../fs/fs-flags.ts';
+import { fsPolicyFlags, tryLoadFsPolicy } from '../fs/fs-flags.ts';
+import { processTrustedUids } from '../hooks/trusted-path.ts';
 import { diagnosisLines } from '../fs/diagnosis.ts';
 
 export default class Check extends Command {
@@ -13,7 +14,7 @@ export default class Check extends Command {
 
 On a terminal each hook is a line with its state, duration and time left; otherwise (or with CI set) plain lines; with --json one JSON document.
 
---dry-run also shows the file systems: whether hv_vss_daemon(8) would refuse every backup on this guest (and because of which mount), and the fs role's plan, one line per mount with its action and reason (--fs-include, --fs-skip and --fs-sync as for the daemon). The exit status stays the hooks'.
+--dry-run also shows the file systems: whether hv_vss_daemon(8) would refuse every backup on this guest (and because of which mount), and the fs role's plan, one line per mount with its action and reason (--fs-include, --fs-skip, --fs-sync, their -if-busy forms and --fs-policy as for the daemon; each line names the flag or policy file line that chose its action). The exit status stays the hooks'.
 
 Exit status: 0 every hook succeeded; 1 a hook failed, was refused, or the hooks directory is unusable; 2 bad usage; 3 the hooks are busy (a host backup through the daemon, or another manual run): try again later.`;
 
@@ -27,7 +28,7 @@ Exit status: 0 every hook succeeded; 1 a hook failed, was refused, or the hooks 
   async run(): Promise<void> {
     const { flags } = await this.parse(Check);
     if (flags['dry-run']) {
-      const report = await dryRun('check', settingsFrom(flags), fsPolicyFrom(flags));
+      const report = await dryRun('check', settingsFrom(flags), tryLoadFsPolicy(flags, processTrustedUids()));
       await (await chooseDisplay({ json: flags.json })).finish(report);
       if (!flags.json && report.fs) process.stdout.write(diagnosisLines(report.fs).join('\n') + '\n');
       if (report.exitCode !== 0) this.exit(report.exitCode);

@@ -14,7 +14,7 @@ import { ControlServer } from '../daemon/control-server.ts';
 import { ManualService } from '../daemon/manual-service.ts';
 import { processTrustedUids } from '../hooks/trusted-path.ts';
 import { prepareStateDir } from '../state/index.ts';
-import { fsPolicyFlagsFor, fsPolicyFrom } from '../fs/fs-flags.ts';
+import { fsPolicyFlagsFor, fsPolicyFrom, loadFsPolicy } from '../fs/fs-flags.ts';
 import { FsStage, loadedMountOps } from '../fs/fs-stage.ts';
 import { DEFAULT_HELPER } from '../fs/freeze-helper.ts';
 import { resolve } from 'node:path';
@@ -116,15 +116,16 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             // Shared with hvvss check/freeze/thaw: a host request during a manual freeze is refused.
             const guard = new HooksLock(hooksLockIn(flags['state-dir']), 'daemon');
             guard.open();
-            const fsPolicy = fsPolicyFrom(flags);
-            // Linux freezes with FIFREEZE: the bindings are loaded now, so a thaw never waits on an import.
+            // The policy file is read once, here: a malformed or untrusted one stops the start.
+            const fsPolicy = flags['fs-role'] ? loadFsPolicy(flags, trustedUids) : fsPolicyFrom(flags);
+            // FIFREEZE and the remounts: the bindings are loaded now, so a thaw never waits on an import.
             const helper = flags['fs-helper'] ?? (process.platform === 'freebsd' ? DEFAULT_HELPER : undefined);
             const fs = flags['fs-role']
               ? new FsStage({
                   policy: fsPolicy,
                   log: logger,
                   clock: systemClock,
-                  ...(process.platform === 'linux' ? { ops: await loadedMountOps() } : {}),
+                  ops: await loadedMountOps(),
                   ...(helper ? { helper } : {}),
                 })
               : undefined;

@@ -13,7 +13,9 @@ export interface FsDiagnosis {
   readonly fsDaemon: Pick<FsDaemonVerdict, 'refusesEveryBackup' | 'text'> & { readonly blocking: readonly string[] };
 }
 
-export async function diagnoseFs(policy: FsPolicy = {}): Promise<FsDiagnosis | { readonly error: string }> {
+/** `policy` is an Error when the policy file could not be used: the diagnosis is then that error. */
+export async function diagnoseFs(policy: FsPolicy | Error = {}): Promise<FsDiagnosis | { readonly error: string }> {
+  if (policy instanceof Error) return { error: policy.message };
   let os: MountTableOs;
   try {
     os = mountTableOs();
@@ -34,5 +36,6 @@ export async function diagnoseFs(policy: FsPolicy = {}): Promise<FsDiagnosis | {
 /** Lines for a person: the verdict on hv_vss_daemon, then the plan. */
 export function diagnosisLines(d: FsDiagnosis | { readonly error: string }): string[] {
   if ('error' in d) return [`file systems: ${d.error}`];
-  return [`file systems: ${d.fsDaemon.text}`, `fs role plan: ${d.summary}`, ...planLines(d.plan)];
+  const policy = d.plan.policyFile ? [`fs policy file: ${d.plan.policyFile}`] : [];
+  return [`file systems: ${d.fsDaemon.text}`, `fs role plan: ${d.summary}`, ...policy, ...planLines(d.plan)];
 }

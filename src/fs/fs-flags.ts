@@ -2,6 +2,7 @@
 // and "hvvss status" so the plan they show is the one the daemon follows.
 import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
+import { DEFAULT_POLICY_FILE } from './policy-file.ts';
 
 // Mount points are compared exactly: "/var/" and "var" (from /) both mean "/var".
 const mountPoint = async (input: string): Promise<string> => resolve(input);
@@ -15,9 +16,18 @@ export function fsPolicyFlagsFor(dependsOn?: string[]) {
     'fs-include': pathFlag('Plan only this mount point (repeatable); every other mount is skipped.', dependsOn),
     'fs-skip': pathFlag('Leave this writable mount point out of the freeze (repeatable).', dependsOn),
     'fs-sync': pathFlag('Flush this writable mount point at freeze without holding it (repeatable).', dependsOn),
+    'fs-remount-ro': pathFlag('Remount this writable mount point read-only for the freeze, read-write at thaw; a file open for writing on it fails the freeze (repeatable).', dependsOn),
+    'fs-skip-if-busy': pathFlag('Remount this mount point read-only for the freeze, or leave it out while a file on it is open for writing (repeatable).', dependsOn),
+    'fs-sync-if-busy': pathFlag('Remount this mount point read-only for the freeze, or only flush it while a file on it is open for writing (repeatable).', dependsOn),
+    'fs-policy': Flags.string({
+      summary: `The fs policy file, "MOUNTPOINT ACTION" per line; the flags above win over it. Default: ${DEFAULT_POLICY_FILE}, if it exists.`,
+      helpValue: 'FILE',
+      parse: async (input: string) => resolve(input),
+      ...(dependsOn ? { dependsOn } : {}),
+    }),
   };
 }
 
 export const fsPolicyFlags = fsPolicyFlagsFor();
 
-export { fsPolicyFrom, type FsPolicyFlagValues } from './fs-policy.ts';
+export { fsPolicyFrom, loadFsPolicy, tryLoadFsPolicy, type FsPolicyFlagValues } from './fs-policy.ts';

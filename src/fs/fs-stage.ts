@@ -9,11 +9,18 @@
 //  - A mount that fails to freeze rolls back the ones frozen before it, at once.
 //  - Thaw tries every held mount even if one fails; thawing a mount that is not frozen is fine
 //    (recovery and a second thaw must be safe).
-//  - Actions this build cannot perform yet (UFS suspension, remount read-only) make the plan
+//  - Actions this build cannot perform (UFS suspension without the helper) make the plan
 //    fail at CHECK, naming the mount and the flag that settles it: never silently skipped.
+//  - Remount read-only (msdosfs, ext2fs, vfat: no freeze call) runs first at freeze and last at
+//    thaw, in this process: before any UFS suspension, so mount(8) never waits on a suspended
+//    file system. It only ever touches a mount that is read-write just before it: one already
+//    read-only is left alone, and never remounted read-write at thaw. Refused because a file is
+//    open for writing (EBUSY): the mount's policy (skip-if-busy, sync-if-busy) decides, else the
+//    freeze fails naming the mount and the fixes.
 import { execFile } from 'node:child_process';
 import { planMounts, type FsPolicy, type MountAction, type MountPlan, type PlannedMount } from './mount-plan.ts';
-import { mountTableOs, readMountTable, type MountEntry, type MountTableOs } from './mount-table.ts';
+import { liveMountIn, mountTableOs, readMountTable, readMountTableSync, type MountEntry, type MountTableOs } from './mount-table.ts';
+import { DEFAULT_POLICY_FILE } from './policy-file.ts';
 import type { Logger } from '../log/logger.ts';
 import { FreezeHelper, helperProblem } from './freeze-helper.ts';
 import type { Clock } from '../util/clock.ts';
@@ -51,6 +58,12 @@ export interface MountOps {
   fithaw(mountpoint: string): boolean;
   /** Runs a command to completion (zpool sync, sync); rejects with its reason. */
   run(file: string, args: readonly string[], timeoutMs: number): Promise<void>;
+  /** The visible mount at a path now (live flags), or undefined. Synchronous: thaw paths use it. */
+  liveMount?(mountpoint: string): MountEntry | undefined;
+  /** Remounts read-only; rejects with a `code` (EBUSY: a file on it is open for writing). */
+  remountReadOnly?(target: MountEntry): Promise<void>;
+  /** Remounts read-write. Synchronous, like FITHAW: it runs on exit paths. */
+  remountReadWrite?(target: MountEntry): void;
 }
 
 /** Actions that hold the file system from freeze to thaw: recorded in the journal before they start. */
@@ -58,8 +71,8 @@ export const HOLDING_ACTIONS: ReadonlySet<MountAction> = new Set(['fifreeze', 's
 
 /** What this build can do, per OS; the rest is refused at CHECK with the way out. */
 const BUILT: Record<MountTableOs, ReadonlySet<MountAction>> = {
-  linux: new Set(['fifreeze', 'zpool-sync', 'sync', 'skip']),
-  freebsd: new Set(['zpool-sync', 'sync', 'skip']),
+  linux: new Set(['fifreeze', 'remount-ro', 'zpool-sync', 'sync', 'skip']),
+  freebsd: new Set(['remount-ro', 'zpool-sync', 'sync', 'skip']),
 };
 
 const COMMAND_TIMEOUT_MS = 10_000;
@@ -74,9 +87,12 @@ function runCommand(file: string, args: readonly string[], timeoutMs: number): P
   });
 }
 
-/** The real system: koffi's FIFREEZE/FITHAW (loaded on first use), commands through execFile. */
+const liveMount = (mountpoint: string) => liveMountIn(readMountTableSync(), mountpoint);
+
+/** The real system: koffi's FIFREEZE/FITHAW and remounts (loaded on first use), commands through execFile. */
 export function systemMountOps(): MountOps {
   let native: typeof import('../native/fs-freeze.ts') | undefined;
+  let remount: typeof import('../native/remount.ts') | undefined;
   const load = async () => (native ??= await import('../native/fs-freeze.ts'));
   return {
     fifreeze: async (mountpoint) => (await load()).fifreeze(mountpoint),
@@ -86,13 +102,35 @@ export function systemMountOps(): MountOps {
       return native.fithaw(mountpoint);
     },
     run: runCommand,
+    liveMount,
+    remountReadOnly: async (target) => (remount ??= await import('../native/remount.ts')).remountReadOnly(target),
+    remountReadWrite: (target) => {
+      // Loaded by the remount that made this one necessary.
+      if (!remount) throw new Error('remount before the native bindings were loaded');
+      remount.remountReadWrite(target);
+    },
   };
 }
 
-/** Ops with the native bindings loaded, so fithaw works before any freeze (recovery). */
+/** Ops with the native bindings loaded, so fithaw and the read-write remount work before any freeze (recovery). */
 export async function loadedMountOps(): Promise<MountOps> {
   const native = await import('../native/fs-freeze.ts');
-  return { fifreeze: native.fifreeze, fithaw: native.fithaw, run: runCommand };
+  const remount = await import('../native/remount.ts');
+  return { fifreeze: native.fifreeze, fithaw: native.fithaw, run: runCommand, liveMount, remountReadOnly: remount.remountReadOnly, remountReadWrite: remount.remountReadWrite };
+}
+
+/** Where the admin says what to do with a mount, for messages. */
+function policyHint(policy: FsPolicy): string {
+  return policy.file ?? `${DEFAULT_POLICY_FILE} (or --fs-policy FILE)`;
+}
+
+function busyProblem(m: PlannedMount, os: MountTableOs, policy: FsPolicy): string {
+  const who = os === 'freebsd' ? `fstat -f ${m.mountpoint}` : `fuser -vm ${m.mountpoint}`;
+  return (
+    `cannot remount ${describe(m)} read-only: a file on it is open for writing (EBUSY), so it could change during the snapshot. ` +
+    `Close that file ("${who}" shows who has it open), or say what to do when it is busy: a line "${m.mountpoint} sync-if-busy" (flush it only) ` +
+    `or "${m.mountpoint} skip-if-busy" (leave it out) in ${policyHint(policy)}, or --fs-skip ${m.mountpoint} to leave it out of every freeze`
+  );
 }
 
 export interface FsStageOptions {
@@ -148,7 +186,8 @@ export class FsStage {
   /** Why a freeze with this plan must not start: the plan's problems, and actions not built yet on this OS. */
   problems(plan: MountPlan): string[] {
     const problems = [...plan.problems];
-    const held = plan.mounts.filter((m) => HOLDING_ACTIONS.has(m.action) && this.#built(m.action));
+    // The remount runs in this process: only the mounts the helper would hold need it.
+    const held = plan.mounts.filter((m) => HOLDING_ACTIONS.has(m.action) && m.action !== 'remount-ro' && this.#built(m.action));
     if (this.#helperPath !== undefined && held.length > 0) {
       const problem = helperProblem(this.#helperPath);
       if (problem) problems.push(`cannot freeze ${held.map(describe).join(', ')}: ${problem}`);
@@ -186,7 +225,7 @@ export class FsStage {
           if (!synced.has(pool)) await this.#ops.run('zpool', ['sync', pool], timeout());
           synced.add(pool);
         } else if (m.action === 'sync') {
-          await (this.os === 'linux' ? this.#ops.run('sync', ['-f', m.mountpoint], timeout()) : this.#ops.run('sync', [], timeout()));
+          await flush(this.#ops, this.os, m.mountpoint, timeout());
         }
         results.push(this.#result(m, 'freeze', started, true));
       } catch (err) {
@@ -197,7 +236,67 @@ export class FsStage {
         return { ok: false, results, problems, held: [] };
       }
     }
-    const holding = mounts.filter((x) => HOLDING_ACTIONS.has(x.action));
+    const remounted = await this.#remountReadOnly(mounts.filter((x) => x.action === 'remount-ro'), results, timeout);
+    if (!remounted.ok) return remounted;
+    const outcome = await this.#freezeHolding(mounts.filter((x) => HOLDING_ACTIONS.has(x.action) && x.action !== 'remount-ro'), results);
+    if (outcome.ok) return { ...outcome, held: [...remounted.held, ...outcome.held] };
+    if (remounted.held.length === 0) return outcome;
+    const rollback = this.#thawAll(remounted.held);
+    return { ok: false, results: [...outcome.results, ...rollback.results], problems: [...outcome.problems, ...rollback.problems], held: [...rollback.held, ...outcome.held] };
+  }
+
+  /**
+   * Remounts read-only, in order, each mount that is read-write now. A refusal the mount's policy
+   * does not settle remounts the ones before it read-write again and fails.
+   */
+  async #remountReadOnly(mounts: readonly PlannedMount[], results: MountResult[], timeout: () => number): Promise<FsOutcome> {
+    const held: PlannedMount[] = [];
+    const ops = this.#ops;
+    for (const m of mounts) {
+      const started = this.#clock.now();
+      let problem: string;
+      try {
+        if (!ops.liveMount || !ops.remountReadOnly || !ops.remountReadWrite) throw new Error('remounting is not available to this fs stage');
+        const live = ops.liveMount(m.mountpoint);
+        if (!live || live.fstype !== m.fstype) throw new Error(`it is ${live ? `now ${live.fstype}` : 'no longer mounted'}`);
+        if (live.readOnly) {
+          // Not ours to change back: it stays read-only after the thaw too.
+          results.push({ ...this.#result(m, 'freeze', started, true), note: 'already read-only: left as it is' });
+          this.#log.info(`${describe(m)} is already read-only: left as it is`);
+          continue;
+        }
+        try {
+          await ops.remountReadOnly(live);
+          held.push(m);
+          results.push(this.#result(m, 'freeze', started, true));
+          this.#log.info(`remounted ${describe(m)} read-only in ${Math.round(this.#clock.now() - started)} ms`);
+          continue;
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'EBUSY') throw err;
+          if (!m.ifBusy) {
+            problem = busyProblem(m, this.os, this.policy);
+          } else {
+            if (m.ifBusy === 'sync') await flush(this.#ops, this.os, m.mountpoint, timeout());
+            const note = `a file on it is open for writing: ${m.ifBusy === 'sync' ? 'flushed only' : 'left out'} (${m.origin ?? 'policy'})`;
+            results.push({ ...this.#result(m, 'freeze', started, true), note });
+            this.#log.warn(`cannot remount ${describe(m)} read-only: ${note}`);
+            continue;
+          }
+        }
+      } catch (err) {
+        problem = `cannot remount ${describe(m)} read-only: ${(err as Error).message}`;
+      }
+      results.push(this.#result(m, 'freeze', started, false, problem));
+      this.#log.error(`${problem}${held.length > 0 ? `; remounting the ${held.length} file system(s) before it read-write` : ''}`);
+      const rollback = this.#thawAll(held);
+      return { ok: false, results: [...results, ...rollback.results], problems: [problem, ...rollback.problems], held: rollback.held };
+    }
+    return { ok: true, results, problems: [], held };
+  }
+
+  /** FIFREEZE (or the helper) on the mounts that hold, in order; a failure thaws the ones before it. */
+  async #freezeHolding(holding: readonly PlannedMount[], results: MountResult[]): Promise<FsOutcome> {
+    const problems: string[] = [];
     if (this.#helperPath !== undefined && holding.length > 0) return this.#freezeByHelper(this.#helperPath, holding, results);
     const frozen: PlannedMount[] = [];
     for (const m of holding) {
@@ -244,6 +343,15 @@ export class FsStage {
 
   /** Thaws held mounts in the reverse of their freeze order, every one even if one fails. */
   async thaw(held: readonly PlannedMount[]): Promise<FsOutcome> {
+    // Remounted first at freeze, so read-write again last.
+    const remounted = held.filter((m) => m.action === 'remount-ro');
+    const first = await this.#thawHolding(held.filter((m) => m.action !== 'remount-ro'));
+    if (remounted.length === 0) return first;
+    const last = this.#thawAll(remounted);
+    return { ok: first.ok && last.ok, results: [...first.results, ...last.results], problems: [...first.problems, ...last.problems], held: [...last.held, ...first.held] };
+  }
+
+  async #thawHolding(held: readonly PlannedMount[]): Promise<FsOutcome> {
     const helper = this.#helper;
     if (!helper) return this.#thawAll(held);
     this.#helper = undefined;
@@ -261,7 +369,7 @@ export class FsStage {
   }
 
   #thawAll(held: readonly PlannedMount[]): FsOutcome {
-    return thawMounts(held, this.#ops, this.#clock, this.#log);
+    return thawMounts(held, this.#ops, this.#clock, this.#log, this.os);
   }
 
   #result(m: PlannedMount, op: 'freeze' | 'thaw', started: number, ok: boolean, error?: string): MountResult {
@@ -269,7 +377,36 @@ export class FsStage {
   }
 }
 
-function thawMounts(held: readonly RecordedMount[], ops: MountOps, clock: Clock, log: Logger, reason = ''): FsOutcome {
+/** The flush of a mount that is not held: the mount only on Linux, everything on FreeBSD (sync(8) has no -f). */
+function flush(ops: MountOps, os: MountTableOs, mountpoint: string, timeoutMs: number): Promise<void> {
+  return os === 'linux' ? ops.run('sync', ['-f', mountpoint], timeoutMs) : ops.run('sync', [], timeoutMs);
+}
+
+/**
+ * Read-write again, if it still is what was remounted and is read-only now: a mount that is gone,
+ * of another type, or read-write already is not touched. Returns a note, or nothing.
+ */
+function remountReadWrite(m: RecordedMount, ops: MountOps, log: Logger, reason: string): string | undefined {
+  if (!ops.liveMount || !ops.remountReadWrite) throw new Error('remounting is not available to this fs stage');
+  const live = ops.liveMount(m.mountpoint);
+  if (!live) {
+    log.warn(`${describe(m)} is no longer mounted: nothing to remount read-write${reason}`);
+    return 'no longer mounted';
+  }
+  if (live.fstype !== m.fstype) {
+    log.warn(`${m.mountpoint} was remounted read-only as ${m.fstype} and is now ${live.fstype}: not touched${reason}`);
+    return `now ${live.fstype}: not touched`;
+  }
+  if (!live.readOnly) {
+    log.info(`${describe(m)} is read-write already${reason}`);
+    return 'read-write already';
+  }
+  ops.remountReadWrite(live);
+  log.info(`remounted ${describe(m)} read-write${reason}`);
+  return undefined;
+}
+
+function thawMounts(held: readonly RecordedMount[], ops: MountOps, clock: Clock, log: Logger, os: MountTableOs, reason = ''): FsOutcome {
   const results: MountResult[] = [];
   const problems: string[] = [];
   const still: RecordedMount[] = [];
@@ -282,12 +419,18 @@ function thawMounts(held: readonly RecordedMount[], ops: MountOps, clock: Clock,
         log.info(`${describe(m)}: resumed when the suspension helper ended${reason}`);
         continue;
       }
+      if (m.action === 'remount-ro') {
+        const note = remountReadWrite(m, ops, log, reason);
+        results.push({ ...pick(m), op: 'thaw', ok: true, durationMs: clock.now() - started, ...(note ? { note } : {}) });
+        continue;
+      }
       if (m.action !== 'fifreeze') throw new Error(`"${m.action}" is not built yet`);
       const wasFrozen = ops.fithaw(m.mountpoint);
       results.push({ ...pick(m), op: 'thaw', ok: true, durationMs: clock.now() - started, ...(wasFrozen ? {} : { note: 'was not frozen' }) });
       log.info(`thawed ${describe(m)}${reason}${wasFrozen ? '' : ': it was not frozen'}`);
     } catch (err) {
-      const problem = `cannot thaw ${describe(m)}: ${(err as Error).message}; thaw it by hand with "fsfreeze -u ${m.mountpoint}"`;
+      const byHand = m.action === 'remount-ro' ? (os === 'freebsd' ? `mount -u -o rw ${m.mountpoint}` : `mount -o remount,rw ${m.mountpoint}`) : `fsfreeze -u ${m.mountpoint}`;
+      const problem = `cannot ${m.action === 'remount-ro' ? 'remount' : 'thaw'} ${describe(m)}${m.action === 'remount-ro' ? ' read-write' : ''}: ${(err as Error).message}; do it by hand with "${byHand}"`;
       problems.push(problem);
       still.unshift(m);
       results.push({ ...pick(m), op: 'thaw', ok: false, durationMs: clock.now() - started, error: problem });
@@ -323,11 +466,13 @@ export async function recoverMounts(
   const thawable: RecordedMount[] = [];
   for (const m of recorded) {
     const now = plan.mounts.filter((p) => p.mountpoint === m.mountpoint).at(-1);
-    if (!now) deps.log.warn(`the freeze journal names ${describe(m)}, which is no longer mounted: nothing to thaw there`);
+    // Read-only now, so the plan says skip: the remount's own checks (same type, read-only) judge it.
+    if (m.action === 'remount-ro') thawable.push(m);
+    else if (!now) deps.log.warn(`the freeze journal names ${describe(m)}, which is no longer mounted: nothing to thaw there`);
     else if (now.fstype !== m.fstype || now.action !== m.action) {
       deps.log.warn(`the freeze journal names ${describe(m)} (${m.action}); ${m.mountpoint} is now ${now.fstype} (${now.action}): not touched`);
     } else thawable.push(m);
   }
   const ops = deps.ops ?? (await loadedMountOps());
-  return thawMounts(thawable, ops, deps.clock, deps.log, ' (recovery)');
+  return thawMounts(thawable, ops, deps.clock, deps.log, os, ' (recovery)');
 }

@@ -1,7 +1,8 @@
 // The live mount table, as plain entries: Linux's /proc/self/mountinfo, FreeBSD's `mount -p`
 // (fstab(5) lines, one per mounted file system, from getmntinfo(3)). The parsers are pure so
 // they are tested on real samples; readMountTable() only fetches the text.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 export interface MountEntry {
@@ -86,4 +87,22 @@ export async function readMountTable(os: MountTableOs = mountTableOs()): Promise
     });
   });
   return parseMountP(text);
+}
+
+/**
+ * The same, synchronously: for the thaw paths (a remount read-write checks the live flags first,
+ * and those paths run like FITHAW, without waiting on anything but the call).
+ */
+export function readMountTableSync(os: MountTableOs = mountTableOs()): MountEntry[] {
+  if (os === 'linux') return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  try {
+    return parseMountP(execFileSync('/sbin/mount', ['-p'], { timeout: 5_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  } catch (err) {
+    throw new Error(`cannot list the mounted file systems with "/sbin/mount -p": ${(err as Error).message}`);
+  }
+}
+
+/** The visible mount at `mountpoint` (the last one mounted there), or undefined. */
+export function liveMountIn(entries: readonly MountEntry[], mountpoint: string): MountEntry | undefined {
+  return entries.filter((e) => e.mountpoint === mountpoint).at(-1);
 }

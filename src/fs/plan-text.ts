@@ -1,6 +1,6 @@
 // The mount plan as lines for a person: one per mount, its action and the reason. Shared by
 // "hvvss check --dry-run" and "hvvss status".
-import type { MountPlan } from './mount-plan.ts';
+import type { MountPlan, PlannedMount } from './mount-plan.ts';
 
 const ACTION_TEXT = {
   suspend: 'suspend',
@@ -19,7 +19,9 @@ export function planLines(plan: MountPlan, options: { readonly all?: boolean; re
   const folded = plan.mounts.length - shown.length;
   const width = Math.max(0, ...shown.map((m) => m.mountpoint.length));
   const typeWidth = Math.max(0, ...shown.map((m) => m.fstype.length));
-  const lines = shown.map((m) => `${indent}${m.mountpoint.padEnd(width)}  ${m.fstype.padEnd(typeWidth)}  ${ACTION_TEXT[m.action]}: ${m.reason}`);
+  // Where the action came from, when the admin chose it (a flag, a policy file line).
+  const from = (m: PlannedMount) => (m.origin && m.origin !== 'default' ? ` [${m.origin}]` : '');
+  const lines = shown.map((m) => `${indent}${m.mountpoint.padEnd(width)}  ${m.fstype.padEnd(typeWidth)}  ${ACTION_TEXT[m.action]}${from(m)}: ${m.reason}`);
   if (folded > 0) lines.push(`${indent}(${folded} more skipped: read-only, pseudo, remote, covered or not chosen; --json lists them)`);
   return lines;
 }

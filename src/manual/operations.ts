@@ -288,7 +288,7 @@ export type DryRunWithFs = DryRunReport & { readonly fs?: FsDiagnosis | { readon
  * With `fs` (check and freeze), the mount plan under that policy too; it never changes the exit
  * status, which is the hooks' (the plan is the fs role's, which this command does not take).
  */
-export async function dryRun(command: ManualCommand, settings: ManualSettings, fs?: FsPolicy): Promise<DryRunWithFs> {
+export async function dryRun(command: ManualCommand, settings: ManualSettings, fs?: FsPolicy | Error): Promise<DryRunWithFs> {
   const report = await dryRunHooks(command, settings);
   if (!fs || command === 'thaw') return report;
   return { ...report, fs: await diagnoseFs(fs) };

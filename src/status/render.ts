@@ -52,6 +52,7 @@ export function renderStatus(report: StatusReport): string {
   } else {
     if (!fs.fsRole) row('', fs.fsDaemon.text);
     row('fs plan', `${fs.fsRole ? 'followed by the daemon (fs role)' : 'if hvvss took the fs role'}: ${fs.summary}`);
+    if (fs.plan.policyFile) row('fs policy', fs.plan.policyFile);
     for (const line of planLines(fs.plan)) lines.push(line);
   }
   const freeze = report.freeze;

@@ -107,8 +107,8 @@ export interface StatusInput {
   readonly stateDir: string;
   /** Used when the daemon does not say which directory it uses. */
   readonly hooksDir: string;
-  /** The plan's policy when the daemon does not run with the fs role. */
-  readonly fsPolicy?: FsPolicy;
+  /** The plan's policy when the daemon does not run with the fs role (an Error: its policy file is unusable). */
+  readonly fsPolicy?: FsPolicy | Error;
   readonly now?: Date;
 }
 

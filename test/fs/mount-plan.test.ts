@@ -98,9 +98,41 @@ test('plan text: one line per acted-on mount with the reason; skipped ones folde
   const plan = planMounts(parseMountP(FREEBSD_VM_IMAGE), 'freebsd');
   assert.deepEqual(planLines(plan), [
     '  /          ufs      suspend: UFS: suspended through /dev/ufssuspend until the thaw',
-    '  /boot/efi  msdosfs  remount ro: msdosfs has no freeze: remounted read-only for the freeze, read-write at thaw',
+    '  /boot/efi  msdosfs  remount ro: msdosfs has no freeze: remounted read-only for the freeze, read-write at thaw; if a file on it is open for writing, the freeze fails',
     '  (1 more skipped: read-only, pseudo, remote, covered or not chosen; --json lists them)',
   ]);
   assert.equal(planLines(plan, { all: true }).length, 3);
   assert.equal(planSummary(plan), 'the fs role would suspend 1, remount ro 1 file system(s)');
+});
+
+test('the policy for a remounted mount when it is busy: flags win over the file, each mount says where its action came from', () => {
+  const entries = parseMountP(FREEBSD_ZFS);
+  const rules = [
+    { mountpoint: '/boot/efi', action: 'skip-if-busy', origin: '/etc/p:2' },
+    { mountpoint: '/tmp', action: 'sync', origin: '/etc/p:3' },
+    { mountpoint: '/home', action: 'skip', origin: '/etc/p:4' },
+  ] as const;
+  const fromFile = planMounts(entries, 'freebsd', { rules, file: '/etc/p' });
+  const efi = fromFile.mounts.find((m) => m.mountpoint === '/boot/efi');
+  assert.equal(efi?.action, 'remount-ro');
+  assert.equal(efi?.ifBusy, 'skip');
+  assert.equal(efi?.origin, '/etc/p:2');
+  assert.match(efi?.reason ?? '', /remounted read-only for the freeze \(\/etc\/p:2\), read-write at thaw; if a file on it is open for writing, left out$/);
+  assert.equal(fromFile.mounts.find((m) => m.mountpoint === '/home')?.origin, '/etc/p:4');
+  // A pseudo file system stays skipped whatever the policy says; its origin is the default rule.
+  assert.equal(fromFile.mounts.find((m) => m.mountpoint === '/tmp')?.action, 'skip');
+  assert.equal(fromFile.mounts.find((m) => m.mountpoint === '/')?.origin, 'default');
+  assert.equal(fromFile.policyFile, '/etc/p');
+  assert.ok(planLines(fromFile).some((l) => /\/boot\/efi\s+msdosfs\s+remount ro \[\/etc\/p:2\]: /.test(l)), planLines(fromFile).join('\n'));
+  // A flag naming the same mount point wins over the file.
+  const flagged = planMounts(entries, 'freebsd', { rules, syncIfBusy: ['/boot/efi'], sync: ['/home'] });
+  assert.equal(flagged.mounts.find((m) => m.mountpoint === '/boot/efi')?.ifBusy, 'sync');
+  assert.equal(flagged.mounts.find((m) => m.mountpoint === '/boot/efi')?.origin, '--fs-sync-if-busy /boot/efi');
+  assert.equal(flagged.mounts.find((m) => m.mountpoint === '/home')?.action, 'sync');
+  // On a writable file system hvvss has no rule for, the admin may choose the remount: CHECK then passes.
+  const fuse = planMounts(parseMountinfo(LINUX_MOUNTINFO), 'linux', { skipIfBusy: ['/mnt/fuse'], remountRo: ['/mnt/loop disk'] });
+  assert.deepEqual(fuse.problems, []);
+  assert.deepEqual([fuse.mounts.find((m) => m.mountpoint === '/mnt/fuse')?.action, fuse.mounts.find((m) => m.mountpoint === '/mnt/fuse')?.ifBusy], ['remount-ro', 'skip']);
+  assert.equal(fuse.mounts.find((m) => m.mountpoint === '/mnt/loop disk')?.action, 'remount-ro');
+  assert.match(planMounts(parseMountinfo(LINUX_MOUNTINFO), 'linux').problems.join(), /--fs-remount-ro \/mnt\/fuse \(read-only for the freeze, if the file system allows it\)/);
 });

@@ -31,16 +31,23 @@ export function thawLoop(mountpoint: string): void {
   }
 }
 
-export function loopMount(fsType: 'ext4' | 'xfs' | 'vfat' = 'ext4', sizeMiB = fsType === 'xfs' ? 300 : 16): LoopMount {
+export function loopMount(fsType: 'ext4' | 'ext2' | 'xfs' | 'vfat' = 'ext4', sizeMiB = fsType === 'xfs' ? 300 : 16): LoopMount {
   const root = mkdtempSync(join(tmpdir(), `hvvss-loop-${fsType}-`));
   const image = join(root, 'image');
   const mountpoint = join(root, 'mnt');
   mkdirSync(mountpoint);
   execFileSync('truncate', ['-s', `${sizeMiB}M`, image]);
-  const mkfs = fsType === 'vfat' ? ['mkfs.vfat', image] : fsType === 'xfs' ? ['mkfs.xfs', '-q', image] : ['mkfs.ext4', '-q', '-F', image];
+  const mkfs = fsType === 'vfat' ? ['mkfs.vfat', image] : fsType === 'xfs' ? ['mkfs.xfs', '-q', image] : [`mkfs.${fsType}`, '-q', '-F', image];
   execFileSync(mkfs[0] as string, mkfs.slice(1), { stdio: 'ignore' });
   const device = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
-  execFileSync('mount', ['-t', fsType, device, mountpoint]);
+  try {
+    execFileSync('mount', ['-t', fsType, device, mountpoint], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    // Not left attached: a kernel without this file system would otherwise leak a loop device per try.
+    execFileSync('losetup', ['-d', device], { stdio: 'ignore' });
+    rmSync(root, { recursive: true, force: true });
+    throw err;
+  }
   allowed.add(mountpoint);
   return {
     mountpoint,
