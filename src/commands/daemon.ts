@@ -119,6 +119,8 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             const fsPolicy = fsPolicyFrom(flags);
             // Linux freezes with FIFREEZE: the bindings are loaded now, so a thaw never waits on an import.
             const helper = flags['fs-helper'] ?? (process.platform === 'freebsd' ? DEFAULT_HELPER : undefined);
+            // Set once the agent exists: a helper that dies holding UFS mounts breaks the freeze.
+            let helperLost = (_why: string): void => {};
             const fs = flags['fs-role']
               ? new FsStage({
                   policy: fsPolicy,
@@ -126,6 +128,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                   clock: systemClock,
                   ...(process.platform === 'linux' ? { ops: await loadedMountOps() } : {}),
                   ...(helper ? { helper } : {}),
+                  onHelperLost: (why) => helperLost(why),
                 })
               : undefined;
             // One process, two channels: with the fs device, the fs stage runs at its FREEZE/THAW.
@@ -139,6 +142,10 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
               ...(fs ? { fs, fsChannel: fsDevicePath !== undefined } : {}),
             });
             const agent = new VssAgent({ engine, guard, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
+            helperLost = (why) => {
+              const frozen = engine.frozen;
+              if (frozen) agent.thawLater(frozen.since, 'rollback', why);
+            };
             await agent.recover();
             const onEvent = (event: DeviceEvent) => {
               if (event.kind === 'expired-read') logger.warn(`request ${event.msgidText} had already timed out in the kernel when read: skipped`);
