@@ -89,9 +89,14 @@ export function mountPText(mounts: readonly UfsMount[]): string {
   return mounts.map((m) => `${escape(m.source)}\t${escape(m.mountpoint)}\tufs\trw\t2 2\n`).join('');
 }
 
-function threadsOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/^Threads:\s*(\d+)/m.exec(status)?.[1] ?? '1');
+/** p_numthreads; undefined when the caller is gone already (killed during its own ioctl). */
+function threadsOf(pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/^Threads:\s*(\d+)/m.exec(status)?.[1] ?? '1');
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -181,6 +186,7 @@ export class UfsSuspendDevice {
     const mount = this.mounts.find((m) => m.fsid[0] === fsid[0] && m.fsid[1] === fsid[1]);
     if (!mount) return this.#refuse('UFSSUSPEND', 'ENOENT', `no mount has fsid ${fsid[0]}:${fsid[1]}`, pid);
     const threads = threadsOf(pid);
+    if (threads === undefined) return this.#refuse('UFSSUSPEND', 'ESRCH', `pid ${pid} is gone`, pid);
     if (threads > 1) return this.#refuse('UFSSUSPEND', 'EDEADLK', `pid ${pid} has ${threads} threads; UFSSUSPEND needs a single-threaded caller`, pid);
     const writer = writerOn(pid, mount);
     if (writer) return this.#refuse('UFSSUSPEND', 'EDEADLK', `pid ${pid} holds ${writer} open for writing on ${mount.mountpoint}`, pid);

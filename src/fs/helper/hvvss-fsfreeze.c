@@ -27,7 +27,7 @@
  * lacks is substituted: the ioctl numbers in Linux's encoding (what the emulator receives), and
  * the mount-point check, since Linux's statfs names neither the mount point nor the type.
  *
- * Build: cc -O2 -Wall -o hvvss-fsfreeze hvvss-fsfreeze.c
+ * Build: cc -O2 -Wall -Wextra -o hvvss-fsfreeze hvvss-fsfreeze.c (the port: ${CC} ${CFLAGS})
  */
 #include <sys/types.h>
 #include <sys/ioctl.h>
