@@ -144,7 +144,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             const agent = new VssAgent({ engine, guard, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
             helperLost = (why) => {
               const frozen = engine.frozen;
-              if (frozen) agent.thawLater(frozen.since, 'rollback', why);
+              if (frozen) agent.breakFreeze(frozen.since, why);
             };
             await agent.recover();
             const onEvent = (event: DeviceEvent) => {

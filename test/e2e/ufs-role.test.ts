@@ -156,7 +156,7 @@ test('SIGKILL of the daemon while suspended: its helper resumes both at once; th
   assert.equal(JSON.parse(readFileSync(join(s.stateDir, 'frozen.json'), 'utf8')).frozen, false);
 });
 
-test('the helper killed while suspended: the mounts resume with it, the daemon thaws the hooks at once and says why in its status', async (t) => {
+test('the helper killed while suspended: the mounts resume with it, the daemon thaws the hooks at once, says why in its status and answers the THAW with failure', async (t) => {
   const s = await setup(t);
   if (!s) return;
   const daemon = await startDaemon(s);
@@ -178,8 +178,9 @@ test('the helper killed while suspended: the mounts resume with it, the daemon t
   assert.equal(last?.reason, 'rollback');
   assert.equal(last?.result, 'fail');
   assert.match(last?.problems.join('\n') ?? '', /the suspension helper \(pid \d+\) ended \(killed by SIGKILL\) before the thaw, while it held .*: they were resumed when it died, so the snapshot may not be consistent/);
-  // The host's THAW, later, finds nothing frozen.
-  assert.equal((await s.emu.host.request('thaw')).result, 'success');
+  // The host's THAW, later, finds nothing frozen, and answers failure: the snapshot may not be consistent.
+  assert.equal((await s.emu.host.request('thaw')).result, 'fail');
+  await daemon.waitForLine(/THAW \(msgid \d+\) ends a freeze that broke before it: the suspension helper \(pid \d+\) was killed by SIGKILL while it held .*; answering failure/);
 });
 
 test('the second of two mounts cannot be suspended (EBUSY: another descriptor holds it): the first is resumed at once, FREEZE fails, the hooks roll back', async (t) => {
