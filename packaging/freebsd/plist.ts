@@ -36,6 +36,8 @@ export function plist(files: readonly string[]): string {
     '@dir etc/syslog.d',
     '@sample %%EXAMPLESDIR%%/syslog.conf etc/syslog.d/hvvss.conf',
     ...files.map((f) => `${NODE_MODULE_DIR}/${f}`),
+    // Built by the port's do-build from the packed src/fs/helper/hvvss-fsfreeze.c.
+    'libexec/hvvss-fsfreeze',
     'share/man/man8/hvvss.8.gz',
     '',
   ].join('\n');

@@ -120,6 +120,8 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             const fsPolicy = flags['fs-role'] ? loadFsPolicy(flags, trustedUids) : fsPolicyFrom(flags);
             // FIFREEZE and the remounts: the bindings are loaded now, so a thaw never waits on an import.
             const helper = flags['fs-helper'] ?? (process.platform === 'freebsd' ? DEFAULT_HELPER : undefined);
+            // Set once the agent exists: a helper that dies holding UFS mounts breaks the freeze.
+            let helperLost = (_why: string): void => {};
             const fs = flags['fs-role']
               ? new FsStage({
                   policy: fsPolicy,
@@ -127,6 +129,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                   clock: systemClock,
                   ops: await loadedMountOps(),
                   ...(helper ? { helper } : {}),
+                  onHelperLost: (why) => helperLost(why),
                 })
               : undefined;
             // One process, two channels: with the fs device, the fs stage runs at its FREEZE/THAW.
@@ -140,6 +143,10 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
               ...(fs ? { fs, fsChannel: fsDevicePath !== undefined } : {}),
             });
             const agent = new VssAgent({ engine, guard, clock: systemClock, log: logger, settings: { requestTimeoutMs, maxFrozenMs: flags['max-frozen'] * 1000 } });
+            helperLost = (why) => {
+              const frozen = engine.frozen;
+              if (frozen) agent.breakFreeze(frozen.since, why);
+            };
             await agent.recover();
             const onEvent = (event: DeviceEvent) => {
               if (event.kind === 'expired-read') logger.warn(`request ${event.msgidText} had already timed out in the kernel when read: skipped`);

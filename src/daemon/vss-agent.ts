@@ -113,6 +113,8 @@ export class VssAgent {
   readonly #stop = new AbortController();
 
   readonly #guard: HooksGuard | undefined;
+  /** A host freeze that broke before its THAW (see breakFreeze): that THAW answers failure, saying why. */
+  #broken: string | undefined;
 
   constructor(deps: { engine: FreezeEngine; clock: Clock; log: AgentLogger; settings: AgentSettings; guard?: HooksGuard }) {
     this.#guard = deps.guard;
@@ -205,6 +207,17 @@ export class VssAgent {
       this.#log.warn(`${frozen.reason === 'manual' ? 'manual freeze' : 'freeze'} since ${frozen.since.toISOString()}: ${why}: thawing now (${reason})`);
       await this.#thawNow(reason, undefined);
     });
+  }
+
+  /**
+   * The host's freeze that began at `since` broke while frozen (the suspension helper died, and
+   * the file systems resumed with it): the rest is thawed now, and the host's THAW, when it
+   * comes, answers failure with `why`, since the snapshot may not be consistent.
+   */
+  breakFreeze(since: Date, why: string): void {
+    const frozen = this.#engine.frozen;
+    if (frozen?.reason === 'host' && frozen.since.getTime() === since.getTime()) this.#broken = why;
+    this.thawLater(since, 'rollback', why);
   }
 
   /**
@@ -488,6 +501,7 @@ export class VssAgent {
   /** FREEZE with the hooks lock held; keeps it when it ends frozen. */
   async #freezeHeld(request: VssRequest): Promise<void> {
     this.#phase = 'freezing';
+    this.#broken = undefined;
     const problem = await this.#thawAbandoned(request);
     const record = this.#begin('freeze', request.msgidText, 'host');
     if (problem !== undefined) return this.#fail(request, record, `cannot freeze: ${problem}`);
@@ -541,6 +555,11 @@ export class VssAgent {
    */
   async #hostThaw(request: VssRequest): Promise<void> {
     const frozen = this.#engine.frozen;
+    const broken = this.#broken;
+    this.#broken = undefined;
+    if (!frozen && broken !== undefined) {
+      return this.#fail(request, this.#begin('thaw', request.msgidText, 'host'), `ends a freeze that broke before it: ${broken}; everything was thawed then`);
+    }
     if (!frozen || frozen.reason === 'manual') {
       const record = this.#begin('thaw', request.msgidText, 'host');
       this.#log.info(`THAW with nothing of the host's frozen (msgid ${request.msgidText}): answering success${frozen ? '; the manual freeze stays' : ''}`);

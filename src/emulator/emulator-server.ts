@@ -6,9 +6,12 @@
 // character devices), the ioctl numbers are the Linux encodings, and release carries no pid.
 // What a driver learns from the kernel and FUSE does not pass on (the caller's process, its
 // supplementary groups) comes from /proc (caller-process.ts).
+//
+// Beside them, FreeBSD's ufssuspend (ufs-suspend.ts): UFSSUSPEND/UFSRESUME with ffs_suspend.c's
+// rules, a real FIFREEZE/FITHAW behind them on the loop mounts given with --ufs-allow only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +20,7 @@ import { FuseServer, type FuseFileHandler } from './fuse/fuse-server.ts';
 import { VssKernel, type KernelEvent, type Side } from './vss-kernel.ts';
 import { callerProcess, stillRunning, type CallerProcess } from './caller-process.ts';
 import { mayOpen } from './device-permission.ts';
+import { allowedMounts, mountPText, UfsSuspendDevice, UFSSUSPEND_NODE, type UfsEvent } from './ufs-suspend.ts';
 import { decodeMessage, encodeMessage } from '../native/message.ts';
 import { ioctlRequest } from '../native/ioctl.ts';
 import { POLL } from '../native/platform.ts';
@@ -41,6 +45,8 @@ export interface EmulatorOptions {
   readonly hostWaitMs?: number;
   /** The stand-in fs daemon's behaviour, or 'none' to leave hv_fsvss_dev unregistered. */
   readonly fsDaemon: FsDaemonMode | 'none';
+  /** Loop mounts that /dev/ufssuspend treats as UFS (--ufs-allow): the only ones it can freeze. */
+  readonly ufsAllow?: readonly string[];
   readonly log?: (line: string) => void;
 }
 
@@ -48,6 +54,10 @@ export interface EmulatorPaths {
   readonly mountpoint: string;
   readonly appDevice: string;
   readonly fsDevice: string;
+  /** FreeBSD's /dev/ufssuspend. */
+  readonly ufsSuspend: string;
+  /** What FreeBSD's `mount -p` would print for the --ufs-allow mounts (HVVSS_FREEBSD_MOUNT_TABLE). */
+  readonly mountTable: string;
   readonly control: string;
 }
 
@@ -57,6 +67,8 @@ export function emulatorPaths(dir: string): EmulatorPaths {
     mountpoint,
     appDevice: join(mountpoint, DEVICE_FILES.app),
     fsDevice: join(mountpoint, DEVICE_FILES.fs),
+    ufsSuspend: join(mountpoint, UFSSUSPEND_NODE.name),
+    mountTable: join(dir, 'mount-p'),
     control: join(dir, 'control.sock'),
   };
 }
@@ -74,7 +86,7 @@ export class EmulatorServer {
   readonly paths: EmulatorPaths;
   readonly kernel: VssKernel;
   readonly #options: EmulatorOptions;
-  readonly #events: Array<KernelEvent & { seq: number; at: number }> = [];
+  readonly #events: Array<(KernelEvent | UfsEvent) & { seq: number; at: number }> = [];
   readonly #subscribers = new Set<Socket>();
   readonly #pollWaiters: Record<Side, Set<bigint>> = { app: new Set(), fs: new Set() };
   /** The fh of the registered opener per side (release of another fh is not an unregister). */
@@ -82,6 +94,7 @@ export class EmulatorServer {
   /** The process behind each side's last open (FreeBSD's proc_task): what detach kills. */
   readonly #lastOpener: Record<Side, CallerProcess | undefined> = { app: undefined, fs: undefined };
   #nextFh = 1n;
+  #ufs: UfsSuspendDevice | undefined;
   #fuse: FuseServer | undefined;
   #control: Server | undefined;
   #fsDaemon: { child: ChildProcess; mode: FsDaemonMode } | undefined;
@@ -102,10 +115,19 @@ export class EmulatorServer {
 
   async start(): Promise<void> {
     mkdirSync(this.#options.dir, { recursive: true });
+    // Checked before anything is mounted: a refused allow-list entry starts nothing.
+    const mounts = allowedMounts(this.#options.ufsAllow ?? []);
+    this.#ufs = new UfsSuspendDevice({
+      mounts,
+      calls: await import('../native/fs-freeze.ts'),
+      record: (event) => this.#record(event),
+      say: (line) => this.#say(line),
+    });
+    writeFileSync(this.paths.mountTable, mountPText(mounts));
     this.#fuse = await FuseServer.mount({
       mountpoint: this.paths.mountpoint,
       fsName: 'hvvss-emulator',
-      files: Object.values(DEVICE_FILES).map((name) => ({ name, ...DEVICE_NODE })),
+      files: [...Object.values(DEVICE_FILES).map((name) => ({ name, ...DEVICE_NODE })), UFSSUSPEND_NODE],
       handler: this.#handler(),
       onError: (err: unknown) => this.#say(`FUSE handler error: ${err instanceof Error ? err.stack : String(err)}`),
     });
@@ -123,6 +145,7 @@ export class EmulatorServer {
   #handler(): FuseFileHandler {
     return {
       open: (file, ctx) => {
+        if (file === UFSSUSPEND_NODE.name) return this.#openUfs(ctx);
         const side = SIDE_OF[file];
         if (!side || this.kernel.detached) return { errno: constants.errno.ENOENT };
         const caller = callerProcess(ctx.pid);
@@ -137,13 +160,15 @@ export class EmulatorServer {
         return { fh };
       },
       release: (file, fh) => {
+        if (file === UFSSUSPEND_NODE.name) return void this.#ufs?.release(fh);
         const side = SIDE_OF[file];
         if (!side || this.#openFh[side] !== fh) return;
         this.#openFh[side] = undefined;
         this.#pollWaiters[side].clear();
         this.kernel.release(side);
       },
-      ioctl: (file, _ctx, cmd, input, outSize) => {
+      ioctl: (file, ctx, cmd, input, outSize) => {
+        if (file === UFSSUSPEND_NODE.name) return this.#ufs?.ioctl(ctx.fh, ctx.pid, cmd, input) ?? { errno: constants.errno.ENXIO };
         const side = SIDE_OF[file];
         if (!side) return { errno: constants.errno.ENOTTY };
         // A destroyed cdev answers every call on a descriptor still open with ENXIO.
@@ -161,7 +186,9 @@ export class EmulatorServer {
         this.#record({ kind: 'violation', side, what: `unknown ioctl request 0x${(cmd >>> 0).toString(16)} (returns 0, as on FreeBSD)` });
         return { result: 0, output: Buffer.alloc(outSize) };
       },
-      poll: (file, _ctx, _events, kh) => {
+      poll: (file, _ctx, events, kh) => {
+        // No d_poll in ffs_susp_cdevsw: devfs's no_poll says ready for reading and writing.
+        if (file === UFSSUSPEND_NODE.name) return events & (POLL.IN | POLL.OUT | POLL.RDNORM);
         const side = SIDE_OF[file];
         if (!side) return 0;
         if (this.kernel.detached) return POLL.IN; // wake the caller: its next ioctl gets ENXIO
@@ -171,6 +198,15 @@ export class EmulatorServer {
         return 0;
       },
     };
+  }
+
+  /** devfs's check against root:wheel 0600, then ffs_susp_open, which checks nothing. */
+  #openUfs(ctx: { readonly pid: number; readonly uid: number; readonly gid: number; readonly flags: number }): { fh: bigint } | { errno: number } {
+    const caller = callerProcess(ctx.pid);
+    if (!mayOpen(UFSSUSPEND_NODE, { uid: ctx.uid, gid: ctx.gid, groups: caller?.groups ?? [] }, ctx.flags)) return { errno: constants.errno.EACCES };
+    const fh = this.#nextFh++;
+    this.#ufs?.open(fh);
+    return { fh };
   }
 
   /**
@@ -212,7 +248,7 @@ export class EmulatorServer {
     for (const kh of waiters) this.#fuse?.notifyPoll(kh);
   }
 
-  #record(event: KernelEvent): void {
+  #record(event: KernelEvent | UfsEvent): void {
     const entry = { ...event, seq: this.#events.length + 1, at: Math.round(systemClock.now() - this.#startedAt) };
     this.#events.push(entry);
     if (this.#events.length > 10_000) this.#events.splice(0, 1_000);
@@ -236,6 +272,12 @@ export class EmulatorServer {
       this.#say(`driver detached: SIGKILL to ${event.killed.map((k) => `${k.side} pid ${k.pid}`).join(', ') || 'nobody'}`);
     } else if (event.kind === 'violation') {
       this.#say(`PROTOCOL VIOLATION on ${event.side}: ${event.what}`);
+    } else if (event.kind === 'ufs-suspend') {
+      this.#say(`ufssuspend: ${event.mountpoint} suspended by pid ${event.pid}`);
+    } else if (event.kind === 'ufs-resume') {
+      this.#say(`ufssuspend: ${event.mountpoint} resumed (${event.why})`);
+    } else if (event.kind === 'ufs-refused') {
+      this.#say(`ufssuspend: ${event.request} from pid ${event.pid}: ${event.errno}, ${event.why}`);
     }
   }
 
@@ -330,6 +372,7 @@ export class EmulatorServer {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       await this.stopFsDaemon();
+      await this.#ufs?.stop();
       for (const socket of this.#subscribers) socket.destroy();
       this.#control?.close();
       rmSync(this.paths.control, { force: true });

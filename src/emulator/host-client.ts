@@ -9,10 +9,11 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HostResult, KernelEvent } from './vss-kernel.ts';
 import type { FsDaemonMode } from './fs-daemon-standin.ts';
+import type { UfsEvent } from './ufs-suspend.ts';
 import type { EmulatorPaths } from './emulator-server.ts';
 import type { VssOp } from '../protocol/hv-vss.ts';
 
-export type RecordedEvent = KernelEvent & { readonly seq: number; readonly at: number };
+export type RecordedEvent = (KernelEvent | UfsEvent) & { readonly seq: number; readonly at: number };
 
 export interface EmulatorState {
   readonly app: boolean;
@@ -150,6 +151,8 @@ export interface StartEmulatorOptions {
   /** How long the host waits for a reply before it reports 'unanswered' (default: twice timeoutMs). */
   readonly hostWaitMs?: number;
   readonly fsDaemon?: FsDaemonMode | 'none';
+  /** Loop mounts /dev/ufssuspend may suspend (--ufs-allow), standing for UFS file systems. */
+  readonly ufsAllow?: readonly string[];
   readonly dir?: string;
   /** Where the emulator's log lines go (default: dropped). */
   readonly stderr?: 'inherit' | 'ignore';
@@ -162,6 +165,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   const main = join(self, '..', `main${extname(self)}`);
   const args = [main, '--dir', dir, '--timeout-ms', String(options.timeoutMs ?? 15_000), '--fs-daemon', options.fsDaemon ?? 'success'];
   if (options.hostWaitMs !== undefined) args.push('--host-wait-ms', String(options.hostWaitMs));
+  for (const mountpoint of options.ufsAllow ?? []) args.push('--ufs-allow', mountpoint);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', options.stderr ?? 'ignore'] });
   child.stdout!.setEncoding('utf8');
   let output = '';

@@ -7,10 +7,12 @@ import { EmulatorServer } from './emulator-server.ts';
 import { FS_DAEMON_MODES, type FsDaemonMode } from './fs-daemon-standin.ts';
 import { KERNEL_TIMEOUT_MS } from '../protocol/hv-vss.ts';
 
-export const USAGE = `usage: main.js --dir DIR [--timeout-ms N] [--host-wait-ms N] [--fs-daemon success|fail|late|none] [--quiet]
+export const USAGE = `usage: main.js --dir DIR [--timeout-ms N] [--host-wait-ms N] [--fs-daemon success|fail|late|none]
+               [--ufs-allow MOUNTPOINT]... [--quiet]
 
-Serves FreeBSD's hv_vss(4) devices hv_appvss_dev and hv_fsvss_dev from a FUSE mount at DIR/dev,
-with the host's control socket at DIR/control.sock (drive it with host-cli.js). Runs as root.
+Serves FreeBSD's hv_vss(4) devices hv_appvss_dev and hv_fsvss_dev, and ufssuspend, from a FUSE
+mount at DIR/dev, with the host's control socket at DIR/control.sock (drive it with host-cli.js).
+Runs as root.
 
   --dir DIR           state directory (created if needed)
   --timeout-ms N      the kernel's limit for one transaction (FreeBSD: ${KERNEL_TIMEOUT_MS})
@@ -18,6 +20,9 @@ with the host's control socket at DIR/control.sock (drive it with host-cli.js). 
                       (default: twice --timeout-ms)
   --fs-daemon MODE    the stand-in for hv_vss_daemon(8): success, fail, late (answers after the
                       limit) or none (hv_fsvss_dev stays unregistered); default success
+  --ufs-allow PATH    a loop mount (ext4, xfs) that ufssuspend treats as UFS: UFSSUSPEND with
+                      its fsid freezes it (FIFREEZE); repeatable. No other file system can be
+                      frozen. DIR/mount-p lists them as FreeBSD's "mount -p" would
   --quiet             no log lines on stderr
   -h, --help          this text
 
@@ -37,6 +42,7 @@ export async function runEmulator(argv: string[]): Promise<EmulatorServer | unde
         'timeout-ms': { type: 'string', default: String(KERNEL_TIMEOUT_MS) },
         'host-wait-ms': { type: 'string' },
         'fs-daemon': { type: 'string', default: 'success' },
+        'ufs-allow': { type: 'string', multiple: true, default: [] },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -61,6 +67,7 @@ export async function runEmulator(argv: string[]): Promise<EmulatorServer | unde
     timeoutMs,
     ...(hostWaitMs === undefined ? {} : { hostWaitMs }),
     fsDaemon,
+    ufsAllow: values['ufs-allow'],
     ...(values.quiet ? {} : { log: (line: string) => process.stderr.write(`emulator: ${line}\n`) }),
   });
   const stop = () => void server.stop().then(() => process.exit(0));

@@ -5,7 +5,8 @@
 // is never single-threaded; on FreeBSD its death also resumes every mount it held.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** Where the port installs it; HVVSS_FSFREEZE_HELPER overrides (tests, a source checkout). */
 export const DEFAULT_HELPER = '/usr/local/libexec/hvvss-fsfreeze';
@@ -14,15 +15,23 @@ export function helperPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.HVVSS_FSFREEZE_HELPER || DEFAULT_HELPER;
 }
 
+/**
+ * The helper's C source as this copy of hvvss has it: the package ships it (package.json
+ * "files"). This module runs two directories below the package root, from src/fs/ in a checkout
+ * and from dist/chunks/ or dist/commands/ once built, hence ../../.
+ */
+export const HELPER_SOURCE = fileURLToPath(new URL('../../src/fs/helper/hvvss-fsfreeze.c', import.meta.url));
+
 /** Why the helper cannot be used, with the fix, or undefined. */
-export function helperProblem(path: string): string | undefined {
+export function helperProblem(path: string, source: string = HELPER_SOURCE): string | undefined {
   try {
     accessSync(path, constants.X_OK);
     return undefined;
   } catch {
+    const from = existsSync(source) ? source : 'src/fs/helper/hvvss-fsfreeze.c';
     return (
-      `the suspension helper ${path} is missing or not executable: the port builds it; from a source checkout, ` +
-      `"cc -O2 -o ${path} src/fs/helper/hvvss-fsfreeze.c" (or point HVVSS_FSFREEZE_HELPER at it)`
+      `the suspension helper ${path} is missing or not executable: the port installs it; otherwise build it with ` +
+      `"cc -O2 -o ${path} ${from}" (or point HVVSS_FSFREEZE_HELPER at it)`
     );
   }
 }

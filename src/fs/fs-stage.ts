@@ -145,6 +145,11 @@ export interface FsStageOptions {
    * single-threaded process instead of this one. Required for UFS on FreeBSD; optional on Linux.
    */
   readonly helper?: string;
+  /**
+   * Called when the helper dies while it holds UFS suspensions: FreeBSD resumed them with it, so
+   * the freeze is broken and the owner should thaw the rest now. `why` says what happened.
+   */
+  readonly onHelperLost?: (why: string) => void;
 }
 
 function describe(m: Pick<PlannedMount, 'mountpoint' | 'fstype'>): string {
@@ -161,6 +166,7 @@ export class FsStage {
   readonly #helperPath: string | undefined;
   /** The running helper while it holds mounts. */
   #helper: FreezeHelper | undefined;
+  readonly #onHelperLost: ((why: string) => void) | undefined;
 
   constructor(options: FsStageOptions) {
     this.policy = options.policy;
@@ -170,6 +176,7 @@ export class FsStage {
     this.#ops = options.ops ?? systemMountOps();
     this.#readTable = options.readTable ?? (() => readMountTable(this.os));
     this.#helperPath = options.helper;
+    this.#onHelperLost = options.onHelperLost;
   }
 
   #built(action: MountAction): boolean {
@@ -327,6 +334,10 @@ export class FsStage {
     if (result.ok) {
       this.#helper = helper;
       this.#log.info(`froze ${holding.map(describe).join(', ')} through ${path} (pid ${helper.pid}) in ${Math.round(took)} ms`);
+      void helper.exited.then((exit) => {
+        // thaw() lets go of it first: only a death while it holds counts.
+        if (this.#helper === helper) this.#helperDied(helper, holding, exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`);
+      });
       return { ok: true, results, problems: [], held: [...holding] };
     }
     const failedMount = result.failed ? holding[result.failed.index] : undefined;
@@ -339,6 +350,22 @@ export class FsStage {
     const still = result.held.map((i) => holding[i] as PlannedMount);
     const rollback = this.os === 'linux' ? this.#thawAll(still) : { ok: true, results: [], problems: [], held: [] };
     return { ok: false, results: [...results, ...rollback.results], problems: [problem, ...rollback.problems], held: rollback.held };
+  }
+
+  /**
+   * The helper died holding the mounts. On FreeBSD they resumed with it (its descriptors closed):
+   * what the host snapshots now is not frozen any more, so the freeze is broken and the owner is
+   * told to thaw the rest. On Linux they stay frozen until the thaw, which thaws them from here.
+   */
+  #helperDied(helper: FreezeHelper, holding: readonly PlannedMount[], how: string): void {
+    const what = `the suspension helper (pid ${helper.pid}) ${how} while it held ${holding.map(describe).join(', ')}`;
+    if (this.os === 'linux') {
+      this.#log.warn(`${what}: they stay frozen until the thaw, which thaws them from here`);
+      return;
+    }
+    const why = `${what}: they were resumed when it died, so the snapshot may not be consistent`;
+    this.#log.error(`BROKEN FREEZE: ${why}`);
+    this.#onHelperLost?.(why);
   }
 
   /** Thaws held mounts in the reverse of their freeze order, every one even if one fails. */
@@ -358,9 +385,18 @@ export class FsStage {
     const { failed, exit } = await helper.thaw();
     const problems = failed.map((f) => `cannot thaw ${held[f.index]?.mountpoint ?? `mount ${f.index + 1}`}: ${f.code} (${f.text ?? ''})`);
     if (exit !== undefined) {
-      // Dead before it said "done": FreeBSD resumed its mounts with it; Linux keeps them frozen.
-      this.#log.warn(`the suspension helper ${exit} before it had thawed${this.os === 'linux' ? ': thawing from here' : '; its mounts resumed when it died'}`);
-      if (this.os === 'linux') return this.#thawAll(held);
+      // Dead before it said "done": Linux keeps its mounts frozen, so they are thawed from here.
+      if (this.os === 'linux') {
+        this.#log.warn(`the suspension helper ${exit} before it had thawed: thawing from here`);
+        return this.#thawAll(held);
+      }
+      // FreeBSD resumed them when it died, maybe long before this thaw: the freeze did not hold.
+      const problem =
+        `the suspension helper (pid ${helper.pid}) ended (${exit}) before the thaw, while it held ${held.map(describe).join(', ')}: ` +
+        'they were resumed when it died, so the snapshot may not be consistent';
+      this.#log.error(problem);
+      const results = held.map((m) => ({ ...pick(m), op: 'thaw' as const, ok: true, durationMs: 0, note: 'resumed when its helper died' }));
+      return { ok: false, results, problems: [problem], held: [] };
     }
     for (const p of problems) this.#log.error(p);
     const results = held.map((m) => ({ ...pick(m), op: 'thaw' as const, ok: !failed.some((f) => held[f.index] === m), durationMs: 0 }));

@@ -71,14 +71,24 @@ export function parseMountP(text: string): MountEntry[] {
 
 export type MountTableOs = 'freebsd' | 'linux';
 
-export function mountTableOs(platform: string = process.platform): MountTableOs {
+/**
+ * For the emulator's tests only (docs/emulator.md): when set, the mount table is FreeBSD's, read
+ * from this file (text as `mount -p` prints it) instead of running mount(8), so the FreeBSD fs
+ * role (UFS suspended by the helper through /dev/ufssuspend) runs on Linux against the emulator.
+ */
+export const FREEBSD_MOUNT_TABLE_ENV = 'HVVSS_FREEBSD_MOUNT_TABLE';
+
+export function mountTableOs(platform: string = process.platform, env: NodeJS.ProcessEnv = process.env): MountTableOs {
+  if (env[FREEBSD_MOUNT_TABLE_ENV]) return 'freebsd';
   if (platform === 'freebsd' || platform === 'linux') return platform;
   throw new Error(`hvvss reads the mount table on FreeBSD and Linux only; this is ${platform}`);
 }
 
 /** The mount table of this machine, in mount order. */
-export async function readMountTable(os: MountTableOs = mountTableOs()): Promise<MountEntry[]> {
+export async function readMountTable(os: MountTableOs = mountTableOs(), env: NodeJS.ProcessEnv = process.env): Promise<MountEntry[]> {
   if (os === 'linux') return parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
+  const emulated = env[FREEBSD_MOUNT_TABLE_ENV];
+  if (emulated) return parseMountP(await readFile(emulated, 'utf8'));
   const text = await new Promise<string>((resolve, reject) => {
     // Bounded: a CHECK must be answered within the kernel's limit, whatever mount(8) does.
     execFile('/sbin/mount', ['-p'], { timeout: 5_000, encoding: 'utf8' }, (err, stdout) => {

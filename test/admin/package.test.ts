@@ -14,6 +14,7 @@ import { hooksFixture } from '../support/hooks-dir.ts';
 import { WatchedProcess, within } from '../support/process.ts';
 
 const run = promisify(execFile);
+const HELPER_SOURCE = 'src/fs/helper/hvvss-fsfreeze.c';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // npm and the installed bin's `#!/usr/bin/env node` find this Node.js (24) first.
 const ENV = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}` };
@@ -34,7 +35,7 @@ after(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-test('the tarball has the built CLI, its manifest, the man pages, the sample hooks, rc.d/hvvss, the systemd unit and LICENSE, and no sources or emulator', () => {
+test('the tarball has the built CLI, its manifest, the man pages, the sample hooks, rc.d/hvvss, the systemd unit and LICENSE, and no sources (but the helper\'s C) or emulator', () => {
   const paths = [...files.keys()];
   for (const required of ['package.json', 'LICENSE', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/daemon.js', 'rc.d/hvvss', 'systemd/hvvss.service']) {
     assert.ok(files.has(required), `${required} is in the package (did "npm run build" run?); it has:\n${paths.join('\n')}`);
@@ -48,7 +49,11 @@ test('the tarball has the built CLI, its manifest, the man pages, the sample hoo
   for (const exe of ['bin/run.js', 'rc.d/hvvss', ...samples.map((s) => `hooks.d/${s}`)]) {
     assert.equal((files.get(exe) ?? 0) & 0o111, 0o111, `${exe} is executable in the package (mode ${(files.get(exe) ?? 0).toString(8)})`);
   }
-  const strays = paths.filter((p) => /^(src|test|bench|scripts|\.ci)\//.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')));
+  // One source is shipped on purpose: the suspension helper's C, which UFS needs (UFSSUSPEND
+  // refuses a multi-threaded caller such as Node.js) and which npm cannot build for FreeBSD; the
+  // port compiles it, and after "npm install -g" the admin does (README, Install on FreeBSD).
+  assert.ok(files.has(HELPER_SOURCE), `${HELPER_SOURCE} is in the package`);
+  const strays = paths.filter((p) => p !== HELPER_SOURCE && (/^(src|test|bench|scripts|\.ci)\//.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts'))));
   assert.deepEqual(strays, [], 'sources and tests stay out of the package');
   // The emulator (and its FUSE server and mount calls) is for tests and the demo only, though built.
   assert.ok(existsSync(join(ROOT, 'dist', 'emulator')), 'the emulator is built (the test above would pass vacuously otherwise)');
@@ -74,6 +79,17 @@ test('npm install -g of the tarball gives a working hvvss: --help, simulate -h, 
   for (const command of ['daemon', 'simulate']) assert.match(help.stdout, new RegExp(`^\\s+${command}\\s`, 'm'));
   const simulate = await run(process.execPath, [script, 'simulate', '-h'], { env: ENV, timeout: 30_000 });
   assert.match(simulate.stdout, /\$ hvvss simulate/);
+
+  // The suspension helper: its C is installed with the package, the code that names it in the
+  // "missing helper" refusal finds it two directories up (as from src/fs/), and the command the
+  // refusal and the README give builds it without a warning.
+  const installed = join(prefix, 'lib', 'node_modules', 'hvvss');
+  assert.ok(existsSync(join(installed, HELPER_SOURCE)), `${HELPER_SOURCE} is installed`);
+  const naming = (await run('grep', ['-rl', 'src/fs/helper/hvvss-fsfreeze.c', join(installed, 'dist')])).stdout.trim().split('\n');
+  for (const file of naming) assert.equal(resolve(dirname(file), '..', '..'), installed, `${file} resolves ../../${HELPER_SOURCE} in the package`);
+  const helper = join(scratch, 'hvvss-fsfreeze');
+  await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, join(installed, HELPER_SOURCE)]);
+  assert.ok(statSync(helper).mode & 0o100);
 
   // The installed copy, native binding and all, registers and answers.
   const emu = await startEmulator({ timeoutMs: 5_000 });

@@ -67,3 +67,12 @@ test('files/hvvss.in is rc.d/hvvss with %%PREFIX%% and %%LOCALBASE%% for /usr/lo
   assert.equal(expanded, readFileSync(`${ROOT}rc.d/hvvss`, 'utf8'), 'update files/hvvss.in from rc.d/hvvss');
   assert.doesNotMatch(port, /\/usr\/local/, 'every /usr/local is substituted');
 });
+
+test('the port builds the suspension helper from the packed C with the base cc, and installs it where hvvss looks for it', async () => {
+  const { DEFAULT_HELPER } = await import('../../src/fs/freeze-helper.ts');
+  assert.match(makefile, /^do-build:\n\t\$\{CC\} \$\{CFLAGS\} \$\{LDFLAGS\} -o \$\{WRKDIR\}\/hvvss-fsfreeze \\\n\t    \$\{WRKSRC\}\/src\/fs\/helper\/hvvss-fsfreeze\.c$/m);
+  assert.match(makefile, /^\t\$\{INSTALL_PROGRAM\} \$\{WRKDIR\}\/hvvss-fsfreeze \$\{STAGEDIR\}\$\{PREFIX\}\/libexec$/m);
+  assert.doesNotMatch(makefile, /^NO_BUILD=/m);
+  assert.equal(DEFAULT_HELPER, '/usr/local/libexec/hvvss-fsfreeze');
+  assert.ok(readFileSync(PLIST, 'utf8').split('\n').includes('libexec/hvvss-fsfreeze'));
+});

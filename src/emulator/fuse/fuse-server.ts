@@ -1,7 +1,8 @@
 // A tiny FUSE server for "device-like" files: one flat directory of regular files whose open,
 // release, ioctl and poll are answered by a handler. It speaks the kernel protocol over
 // /dev/fuse directly (no libfuse): requests are read one at a time with async fs.read (libuv's
-// thread pool), answered synchronously on the event loop, each reply one fs.writeSync.
+// thread pool), answered on the event loop, each reply one fs.writeSync; most synchronously, an
+// ioctl whose handler returns a promise once it settles (the loop reads on meanwhile).
 //
 // Never touch the mounted files from the process that serves them with *synchronous* calls:
 // the event loop would block in the syscall while the kernel waits for that same loop to answer.
@@ -65,9 +66,11 @@ export interface FuseFileHandler {
    * the request number. _IOW gives `input` of _IOC_SIZE bytes and `outSize` 0; _IOR gives an
    * empty input and `outSize` _IOC_SIZE. Only `result` (the ioctl's return value) and up to
    * `outSize` bytes of `output` reach the caller; a shorter output leaves the rest of the
-   * caller's buffer as it was. `input` is a copy the handler may keep.
+   * caller's buffer as it was. `input` is a copy the handler may keep. A promise is answered
+   * when it settles (the caller waits in ioctl(2) meanwhile; other requests go on being served):
+   * for a device whose ioctl waits on something else, like a file-system freeze.
    */
-  ioctl(file: string, ctx: FuseFileContext, cmd: number, input: Buffer, outSize: number): FuseIoctlResult;
+  ioctl(file: string, ctx: FuseFileContext, cmd: number, input: Buffer, outSize: number): FuseIoctlResult | Promise<FuseIoctlResult>;
   /**
    * poll(2)/select(2): return the ready events among `events` (POLLIN 0x1, POLLOUT 0x4...).
    * `kh` is non-null when the caller is going to sleep: keep it, and once the file becomes
@@ -271,7 +274,7 @@ export class FuseServer {
       return;
     }
     const arg = req.subarray(P.SIZE.IN_HEADER, h.len);
-    let reply: Buffer | number | null;
+    let reply: Buffer | number | Promise<Buffer | number> | null;
     try {
       reply = this.#answer(h, arg);
     } catch (err) {
@@ -279,6 +282,21 @@ export class FuseServer {
       reply = E.EIO;
     }
     if (reply === null) return;
+    if (reply instanceof Promise) {
+      // Answered when it settles; the kernel matches the reply to its request by `unique`.
+      void reply.then(
+        (settled) => this.#reply(h, settled),
+        (err: unknown) => {
+          this.#onError(err, `opcode ${h.opcode}`);
+          this.#reply(h, E.EIO);
+        },
+      );
+      return;
+    }
+    this.#reply(h, reply);
+  }
+
+  #reply(h: P.InHeader, reply: Buffer | number): void {
     const msg = typeof reply === 'number' ? P.encodeReply(h.unique, undefined, reply) : P.encodeReply(h.unique, reply);
     this.#write(msg, `reply to opcode ${h.opcode}`);
     if (h.opcode === P.OPCODE.INIT && typeof reply !== 'number') {
@@ -288,15 +306,17 @@ export class FuseServer {
     }
   }
 
-  /** The reply payload, a positive errno, or null for the requests that get no reply. */
-  #answer(h: P.InHeader, arg: Buffer): Buffer | number | null {
+  /** The reply payload, a positive errno, or null for the requests that get no reply; a promise of one for a slow ioctl. */
+  #answer(h: P.InHeader, arg: Buffer): Buffer | number | Promise<Buffer | number> | null {
     const O = P.OPCODE;
     switch (h.opcode) {
       case O.INIT:
         return this.#init(arg);
       case O.FORGET:
       case O.BATCH_FORGET:
-      case O.INTERRUPT: // every request is answered before the next is read: nothing to cancel
+      // Every request but a pending ioctl is answered before the next is read; an ioctl runs to its
+      // end, as a driver's d_ioctl that does not sleep interruptibly would.
+      case O.INTERRUPT:
         return null;
       case O.DESTROY:
         return Buffer.alloc(0);
@@ -405,11 +425,15 @@ export class FuseServer {
     return P.encodeOpenOut(result.fh, P.FOPEN.DIRECT_IO | P.FOPEN.NONSEEKABLE);
   }
 
-  #ioctl(h: P.InHeader, req: P.IoctlIn): Buffer | number {
+  #ioctl(h: P.InHeader, req: P.IoctlIn): Buffer | number | Promise<Buffer | number> {
     const node = this.#byIno.get(h.nodeid);
     if (!node) return E.ENOTTY; // the root directory has no ioctls
     const ctx = { ...this.#ctx(h, node), fh: req.fh };
     const result = this.#handler.ioctl(node.spec.name, ctx, req.cmd, Buffer.from(req.data), req.outSize);
+    return result instanceof Promise ? result.then((r) => this.#ioctlReply(req, r)) : this.#ioctlReply(req, result);
+  }
+
+  #ioctlReply(req: P.IoctlIn, result: FuseIoctlResult): Buffer | number {
     if ('errno' in result) return checkErrno(result.errno);
     if (!Number.isInteger(result.result) || result.result < -(2 ** 31) || result.result >= 2 ** 31) {
       throw new RangeError(`ioctl result ${result.result} is not an int32`);

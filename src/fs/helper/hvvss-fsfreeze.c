@@ -14,15 +14,20 @@
  * FreeBSD (sys/ufs/ffs/ffs_suspend.c): UFSSUSPEND on /dev/ufssuspend with the mount's fsid. It
  * must be called by a single-threaded process (else EDEADLK): that is why this is a small C
  * program and not Node.js. One suspended mount per open descriptor (a second one on the same
- * descriptor is EBUSY), so one descriptor per mount. Closing the descriptor resumes the mount;
- * so does this process's death, whatever kills it. The caller must not hold a file open for
- * writing on the mount (EDEADLK): everything but stdio is closed at start.
+ * descriptor is EBUSY), so one descriptor per mount. UFSRESUME, or closing the descriptor,
+ * resumes the mount; so does this process's death, whatever kills it. The caller must not hold
+ * a file open for writing on the mount (EDEADLK): everything but stdio is closed at start.
  *
  * Linux: FIFREEZE/FITHAW on a descriptor of the mount point. The kernel keeps a file system
  * frozen after its freezer dies: on Linux only the thaw paths above thaw, and hvvss's journal
  * and recovery cover a SIGKILL.
  *
- * Build: cc -O2 -Wall -o hvvss-fsfreeze hvvss-fsfreeze.c
+ * Linux with -DHVVSS_EMULATED_UFSSUSPEND (tests only): the FreeBSD code path, against the hvvss
+ * emulator's ufssuspend device (docs/emulator.md), found at $HVVSS_UFSSUSPEND. Only what Linux
+ * lacks is substituted: the ioctl numbers in Linux's encoding (what the emulator receives), and
+ * the mount-point check, since Linux's statfs names neither the mount point nor the type.
+ *
+ * Build: cc -O2 -Wall -Wextra -o hvvss-fsfreeze hvvss-fsfreeze.c (the port: ${CC} ${CFLAGS})
  */
 #include <sys/types.h>
 #include <sys/ioctl.h>
@@ -41,6 +46,14 @@
 #include <sys/mount.h>
 #include <ufs/ffs/fs.h>
 #include <paths.h>
+#define	HVVSS_UFS	1
+#elif defined(__linux__) && defined(HVVSS_EMULATED_UFSSUSPEND)
+#include <sys/statfs.h>
+#include <limits.h>
+/* sys/ufs/ffs/fs.h; glibc's fsid_t is FreeBSD's: two 32-bit ints. */
+#define	UFSSUSPEND	_IOW('U', 1, fsid_t)
+#define	UFSRESUME	_IO('U', 2)
+#define	HVVSS_UFS	1
 #elif defined(__linux__)
 #include <linux/fs.h>
 #else
@@ -75,7 +88,8 @@ say(const char *fmt, ...)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
 	/* A closed stdout (hvvss gone) is not a reason to stop thawing. */
-	(void)write(STDOUT_FILENO, line, (size_t)n);
+	if (write(STDOUT_FILENO, line, (size_t)n) == -1)
+		return;
 }
 
 static const char *
@@ -96,22 +110,63 @@ errno_name(int e)
 	}
 }
 
+#if defined(HVVSS_UFS)
+#if defined(__FreeBSD__)
+#define	ufssuspend_path()	_PATH_UFSSUSPEND
+
+/* The path must be the mount point itself, of a UFS file system. */
+static int
+is_ufs_mountpoint(const char *path, const struct statfs *sf)
+{
+
+	return (strcmp(sf->f_mntonname, path) == 0 &&
+	    strcmp(sf->f_fstypename, "ufs") == 0);
+}
+#else
+static const char *
+ufssuspend_path(void)
+{
+	const char *path = getenv("HVVSS_UFSSUSPEND");
+
+	return (path != NULL && *path != '\0' ? path : "/dev/ufssuspend");
+}
+
+/*
+ * A mount point is where the device changes (or the root). Whether it is "UFS" is the
+ * emulator's to say: an fsid outside its allow-list is ENOENT.
+ */
+static int
+is_ufs_mountpoint(const char *path, const struct statfs *sf)
+{
+	char parent[PATH_MAX];
+	struct stat here, up;
+
+	(void)sf;
+	if (snprintf(parent, sizeof(parent), "%s/..", path) >= (int)sizeof(parent))
+		return (0);
+	if (stat(path, &here) != 0 || stat(parent, &up) != 0)
+		return (0);
+	return (here.st_dev != up.st_dev || here.st_ino == up.st_ino);
+}
+#endif
+#endif
+
 /* Freezes one mount point; returns the descriptor that holds it, or -1 with errno set. */
 static int
 freeze_one(const char *path)
 {
 	int fd, saved;
-#if defined(__FreeBSD__)
+#if defined(HVVSS_UFS)
 	struct statfs sf;
 
 	if (statfs(path, &sf) != 0)
 		return (-1);
-	/* The path must be the mount point itself, of a UFS file system. */
-	if (strcmp(sf.f_mntonname, path) != 0 || strcmp(sf.f_fstypename, "ufs") != 0) {
+	if (!is_ufs_mountpoint(path, &sf)) {
 		errno = EINVAL;
 		return (-1);
 	}
-	fd = open(_PATH_UFSSUSPEND, O_RDWR | O_CLOEXEC);
+	/* One descriptor per mount: the suspension is the descriptor's (devfs cdevpriv). */
+	fd = open(ufssuspend_path(), O_RDWR | O_CLOEXEC);
 	if (fd == -1)
 		return (-1);
 	if (ioctl(fd, UFSSUSPEND, &sf.f_fsid) != 0) {
@@ -139,9 +194,14 @@ freeze_one(const char *path)
 static int
 thaw_one(int fd)
 {
-#if defined(__FreeBSD__)
-	/* Closing the descriptor resumes the mount (ffs_susp_dtor). */
-	return (close(fd));
+#if defined(HVVSS_UFS)
+	int error = ioctl(fd, UFSRESUME);
+	int saved = errno;
+
+	/* Closing resumes it too (ffs_susp_dtor), whatever UFSRESUME said. */
+	(void)close(fd);
+	errno = saved;
+	return (error);
 #else
 	int error = ioctl(fd, FITHAW, 0);
 	int saved = errno;
