@@ -38,6 +38,11 @@ export interface VssRequest {
   readonly readAtWall: Date;
   /** Non-zero reserved bytes: the message is malformed (it is still answered). */
   readonly malformed: string | undefined;
+  /**
+   * The agent answers within this long after the read, when the channel says so per request
+   * (Linux: FREEZE has its own limit); otherwise the agent's --timeout.
+   */
+  readonly answerWithinMs?: number;
 }
 
 export interface AnswerReceipt {
