@@ -20,6 +20,8 @@ import { DEFAULT_HELPER } from '../fs/freeze-helper.ts';
 import { resolve } from 'node:path';
 import { FsAgent } from '../daemon/fs-agent.ts';
 import { openFsDevice, FS_DEVICE, NO_FS_DEVICE } from '../daemon/fs-device.ts';
+import { DEFAULT_FREEZE_TIMEOUT_S, PROTOCOLS, linuxDeadlineProblem, openLinuxChannel, resolveProtocol } from '../daemon/linux-channel.ts';
+import type { RequestChannel } from '../native/vss-device.ts';
 
 export default class Daemon extends Command {
   static override summary = 'Register as the application VSS agent and run the hooks on every host request.';
@@ -69,6 +71,12 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
       helpValue: 'PATH',
       parse: async (input) => (input === NO_FS_DEVICE ? input : resolve(input)),
     }),
+    protocol: Flags.string({
+      summary: 'The kernel interface: freebsd (hv_vss(4), /dev/hv_appvss_dev) or linux (/dev/vmbus/hv_vss, where the fs role is always on). Default: from the device name, else from the OS.',
+      env: 'HVVSS_PROTOCOL',
+      options: [...PROTOCOLS],
+    }),
+    'freeze-timeout': secondsFlag('Linux only: answer FREEZE within this long after reading it (the kernel allows 900 s); must be shorter than --max-frozen.', DEFAULT_FREEZE_TIMEOUT_S),
     help: Flags.help({ char: 'h' }),
   };
 
@@ -76,7 +84,11 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
     const { flags } = await this.parse(Daemon);
     const kernelTimeoutMs = flags['kernel-timeout'] * 1000;
     const requestTimeoutMs = flags.timeout * 1000;
-    if (requestTimeoutMs >= kernelTimeoutMs) {
+    const protocol = resolveProtocol(flags.protocol, flags.device);
+    const linux = protocol === 'linux' ? { requestTimeoutMs, freezeTimeoutMs: flags['freeze-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 } : undefined;
+    const linuxProblem = linux && linuxDeadlineProblem(linux);
+    if (linuxProblem) this.error(linuxProblem, { exit: 2 });
+    if (!linux && requestTimeoutMs >= kernelTimeoutMs) {
       this.error(
         `--timeout ${flags.timeout} must be below the kernel's limit of ${flags['kernel-timeout']} s (which also covers hv_vss_daemon's file system freeze); the default is 10`,
         { exit: 2 },
@@ -119,7 +131,8 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             const fsPolicy = fsPolicyFrom(flags);
             // Linux freezes with FIFREEZE: the bindings are loaded now, so a thaw never waits on an import.
             const helper = flags['fs-helper'] ?? (process.platform === 'freebsd' ? DEFAULT_HELPER : undefined);
-            const fs = flags['fs-role']
+            // Linux: nobody else freezes the file systems (one channel, one agent): the fs stage is always on.
+            const fs = flags['fs-role'] || linux
               ? new FsStage({
                   policy: fsPolicy,
                   log: logger,
@@ -129,7 +142,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                 })
               : undefined;
             // One process, two channels: with the fs device, the fs stage runs at its FREEZE/THAW.
-            const fsDevicePath = fs && flags['fs-device'] !== NO_FS_DEVICE ? flags['fs-device'] : undefined;
+            const fsDevicePath = fs && !linux && flags['fs-device'] !== NO_FS_DEVICE ? flags['fs-device'] : undefined;
             const engine = new FreezeEngine({
               hooks,
               journal,
@@ -146,9 +159,9 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             };
             // The fs device first: when hv_vss_daemon has it, nothing is registered at all.
             const fsDevice = fsDevicePath ? openFsDevice(fsDevicePath, { kernelTimeoutMs, onEvent }) : undefined;
-            let device: VssDevice;
+            let device: RequestChannel & { close(): Promise<void> };
             try {
-              device = VssDevice.open(flags.device, { kernelTimeoutMs, onEvent });
+              device = linux ? await openLinuxChannel(flags.device, linux, logger) : VssDevice.open(flags.device, { kernelTimeoutMs, onEvent });
             } catch (err) {
               await fsDevice?.close();
               throw err;
@@ -181,9 +194,16 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                 device: flags.device,
                 registered: true,
                 devices: [{ role: 'application', path: flags.device }, ...(fsDevice ? [{ role: 'fs', path: fsDevice.path }] : [])],
+                protocol,
                 hooksDir: hooks.dir,
                 stateDir: flags['state-dir'],
-                settings: { kernelTimeoutMs, requestTimeoutMs, hookTimeoutMs: flags['hook-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 },
+                settings: {
+                  kernelTimeoutMs: linux ? device.kernelTimeoutMs : kernelTimeoutMs,
+                  requestTimeoutMs,
+                  ...(linux ? { freezeTimeoutMs: linux.freezeTimeoutMs } : {}),
+                  hookTimeoutMs: flags['hook-timeout'] * 1000,
+                  maxFrozenMs: flags['max-frozen'] * 1000,
+                },
                 ...(fs ? { fsRole: { policy: fsPolicy } } : {}),
                 ...agent.status(),
               }),

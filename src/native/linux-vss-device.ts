@@ -31,7 +31,7 @@ import {
   type LinuxKernelLimits,
 } from '../protocol/linux-vss.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
-import type { VssOp } from '../protocol/hv-vss.ts';
+import { codeFromOp, type VssOp } from '../protocol/hv-vss.ts';
 
 /** How the agent's requests map onto Linux's: HOT_BACKUP is the hooks' CHECK. */
 const AGENT_OP: Readonly<Record<string, VssOp>> = { 'hot-backup': 'check', freeze: 'freeze', thaw: 'thaw' };
@@ -253,14 +253,18 @@ export class LinuxVssDevice implements RequestChannel {
     const readAtWall = this.#clock.wallNow();
     const code = buf.readUInt8(0);
     const linuxOp = linuxOpFromCode(code);
+    const agentOp = linuxOp ? AGENT_OP[linuxOp] : undefined;
     // Linux's messages carry no id: the read's wall time in ns, made unique by a sequence.
     this.#sequence += 1n;
     const msgid = BigInt(readAtWall.getTime()) * 1_000_000n + (this.#sequence % 1_000_000n);
     const nonZero = buf.subarray(1, 8).findIndex((b) => b !== 0);
     const within = code === LinuxVssOp.FREEZE ? this.#freezeWithinMs : this.#otherWithinMs;
     const request: VssRequest = {
-      opt: code,
-      op: linuxOp ? AGENT_OP[linuxOp] : undefined,
+      // The agent names and logs requests by hv_vss(4)'s codes (check 1, freeze 2, thaw 3): the
+      // Linux op is translated; the raw message, kept in #raw, is what the answer is written over.
+      // Ops the kernel never hands to an agent keep a code no hv_vss(4) op has (256 + the byte).
+      opt: agentOp ? codeFromOp(agentOp) : 256 + code,
+      op: agentOp,
       msgid,
       msgidText: msgid.toString(10),
       readAt,
@@ -287,7 +291,7 @@ export class LinuxVssDevice implements RequestChannel {
       if (!(err instanceof SyscallError)) throw err;
       this.#reset = `the answer was refused (${err.code})`;
       if (err.code === 'EINVAL') {
-        const limit = linuxLimitFor(request.opt, this.#limits);
+        const limit = linuxLimitFor(raw.readUInt8(0), this.#limits);
         throw new VssDeviceError(err.code, this.path,
           `${this.path} refused the answer (EINVAL): the kernel no longer waits for it; it had already failed the request ` +
             `to the host (its ${limit / 1000} s limit counts from when the request was queued, ${Math.round(elapsedMs)} ms after the read here) ` +
