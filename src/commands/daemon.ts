@@ -56,12 +56,12 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
     'fs-role': Flags.boolean({
       summary: 'Also freeze the file systems of the mount plan: after the freeze hooks, thawed before the thaw hooks (see "hvvss check --dry-run").',
     }),
-    ...fsPolicyFlagsFor(['fs-role']),
+    // Without dependsOn: on the Linux protocol the fs role is implied (checked in run()).
+    ...fsPolicyFlagsFor(),
     'fs-helper': Flags.string({
       summary: `The suspension helper that holds the file systems (needed for UFS on FreeBSD, where it defaults to ${DEFAULT_HELPER}; on Linux, FIFREEZE is called from hvvss itself unless this is set).`,
       env: 'HVVSS_FSFREEZE_HELPER',
       helpValue: 'PATH',
-      dependsOn: ['fs-role'],
       parse: async (input) => resolve(input),
     }),
     'fs-device': Flags.string({
@@ -88,6 +88,10 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
     const linux = protocol === 'linux' ? { requestTimeoutMs, freezeTimeoutMs: flags['freeze-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 } : undefined;
     const linuxProblem = linux && linuxDeadlineProblem(linux);
     if (linuxProblem) this.error(linuxProblem, { exit: 2 });
+    const fsFlags = (['fs-include', 'fs-skip', 'fs-sync', 'fs-helper'] as const).filter((name) => flags[name] !== undefined);
+    if (!linux && !flags['fs-role'] && fsFlags.length > 0) {
+      this.error(`--${fsFlags[0]} needs --fs-role (on the Linux protocol the fs role is always on)`, { exit: 2 });
+    }
     if (!linux && requestTimeoutMs >= kernelTimeoutMs) {
       this.error(
         `--timeout ${flags.timeout} must be below the kernel's limit of ${flags['kernel-timeout']} s (which also covers hv_vss_daemon's file system freeze); the default is 10`,

@@ -68,6 +68,8 @@ export class LinuxEmulatorServer {
   readonly kernel: LinuxVssKernel;
   readonly #options: LinuxEmulatorOptions;
   readonly #events: Array<LinuxKernelEvent & { seq: number; at: number }> = [];
+  /** Event numbers keep growing when old events are dropped: tests compare them. */
+  #seq = 0;
   readonly #subscribers = new Set<Socket>();
   readonly #pollWaiters = new Set<bigint>();
   /** Reads blocked until a message is queued (hvt_op_read's wait), oldest first. */
@@ -179,7 +181,7 @@ export class LinuxEmulatorServer {
   }
 
   #record(event: LinuxKernelEvent): void {
-    const entry = { ...event, seq: this.#events.length + 1, at: Math.round(systemClock.now() - this.#startedAt) };
+    const entry = { ...event, seq: ++this.#seq, at: Math.round(systemClock.now() - this.#startedAt) };
     this.#events.push(entry);
     if (this.#events.length > 10_000) this.#events.splice(0, 1_000);
     const line = JSON.stringify({ event: entry }) + '\n';

@@ -91,13 +91,15 @@ test('raw syscalls: writes of other sizes get EINVAL, a short read buffer gets E
 
 test('a late answer is refused (EINVAL) and the device registers again before the next request', async () => {
   const events: LinuxDeviceEvent[] = [];
+  // Only this test's emulator events count (earlier tests refused writes and registered too).
+  const start = (await emu.host.events()).at(-1)?.seq ?? 0;
   const device = await LinuxVssDevice.open(emu.device, { onEvent: (e) => events.push(e) });
   try {
     const result = emu.host.linuxRequest('thaw');
     const request = await device.nextRequest();
     assert.equal((await result).reason, 'timeout');
     assert.throws(() => device.answer(request!, 'success'), (err: unknown) => err instanceof VssDeviceError && err.code === 'EINVAL' && /Registering again/.test(err.message));
-    const refused = await emu.host.waitForLinuxEvent((e) => e.kind === 'refused-write');
+    const refused = await emu.host.waitForLinuxEvent((e) => e.kind === 'refused-write' && e.seq > start);
     const next = device.nextRequest();
     // The kernel fails requests at once until the new registration's reply is read.
     await emu.host.waitForLinuxEvent((e) => e.kind === 'ready' && e.seq > refused.seq);
