@@ -271,6 +271,7 @@ export class LinuxVssDevice implements RequestChannel {
       readAtWall,
       malformed: nonZero === -1 ? undefined : `reserved byte ${nonZero + 1} is ${buf[nonZero + 1]}, not zero`,
       ...(within === undefined ? {} : { answerWithinMs: within }),
+      kernelLimitMs: linuxLimitFor(code, this.#limits),
     };
     this.#raw.set(request, buf);
     return request;

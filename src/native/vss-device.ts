@@ -43,6 +43,8 @@ export interface VssRequest {
    * (Linux: FREEZE has its own limit); otherwise the agent's --timeout.
    */
   readonly answerWithinMs?: number;
+  /** The kernel's limit for this request, when it depends on the op (Linux); otherwise the channel's kernelTimeoutMs. */
+  readonly kernelLimitMs?: number;
 }
 
 export interface AnswerReceipt {
