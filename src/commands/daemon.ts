@@ -28,6 +28,8 @@ export default class Daemon extends Command {
 
   static override description = `Opens the application VSS device and, for each CHECK, FREEZE and THAW the Hyper-V host sends, runs the executable scripts in the hooks directory (check and freeze in name order, thaw in reverse), answering the kernel before its 15 s limit.
 
+On Linux guests (/dev/vmbus/hv_vss, the default device there; --protocol) the kernel sends HOT_BACKUP, FREEZE and THAW, and hvvss replaces the distribution's hv_vss_daemon: HOT_BACKUP checks the hooks and the mount plan, FREEZE runs the freeze hooks and then freezes the plan's file systems (FIFREEZE, last), THAW thaws them first and then runs the thaw hooks; FREEZE is answered within --freeze-timeout, HOT_BACKUP and THAW within --timeout.
+
 Whatever it freezes it thaws: after a failed freeze (rollback), when an answer could only go out too late, when no THAW arrives within --max-frozen (watchdog), on SIGTERM or SIGINT, and, after a crash, at the next start (from the freeze journal) before registering again.
 
 It never mixes with the operator commands: while "hvvss freeze" (or check, thaw) holds the hooks, it answers the host's CHECK and FREEZE with failure and logs who holds them; a freeze recorded by a manual holder that is still alive is left to that holder at start-up.

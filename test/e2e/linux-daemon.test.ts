@@ -167,6 +167,22 @@ test('no THAW: the watchdog thaws the file systems, then the hooks', async (t) =
   assert.equal((await emu.host.linuxRequest('thaw')).result, 'success');
 });
 
+test('hibernation while frozen: the kernel\'s fake THAW thaws the file systems and the hooks; its answer is refused and the daemon registers again', async (t) => {
+  const s = setup(t);
+  if (!s) return;
+  const daemon = await startDaemon(s);
+  assert.equal((await emu.host.linuxRequest('freeze')).result, 'success');
+  const w = writer(s.mounts[0]!.mountpoint);
+  await blocked(w);
+  const start = (await emu.host.events()).at(-1)?.seq ?? 0;
+  await emu.host.hibernate();
+  assert.equal((await within(w.exited, 10_000, 'the writer after the fake THAW')).code, 0);
+  const refused = await emu.host.waitForLinuxEvent((e) => e.kind === 'refused-write' && e.seq > start);
+  await emu.host.waitForLinuxEvent((e) => e.kind === 'ready' && e.seq > refused.seq);
+  assert.deepEqual(s.fx.log().slice(-1), ['10-db thaw host']);
+  assert.equal((await emu.host.linuxRequest('hot-backup')).result, 'success', daemon.output);
+});
+
 test('SIGTERM while frozen: thawed, then exit 0', async (t) => {
   const s = setup(t);
   if (!s) return;
