@@ -231,8 +231,11 @@ test('a second agent gets EBUSY, and the message names hv-vss-daemon.service and
   assert.match(second.output, /systemctl disable --now hypervvssd\.service/);
 });
 
-test('--freeze-timeout must be shorter than --max-frozen (the watchdog counts from the start of the freeze)', async () => {
+test('--freeze-timeout must be shorter than --max-frozen (the watchdog counts from the start of the freeze); --timeout below Linux\'s 30 s', async () => {
   const run = await hvvssRun(['daemon', '-n', '--device', '/nonexistent/vmbus/hv_vss', '--freeze-timeout', '60', '--max-frozen', '60']);
   assert.equal(run.code, 2, run.output);
   assert.match(run.output, /--freeze-timeout 60 must be shorter than --max-frozen 60/);
+  const slow = await hvvssRun(['daemon', '-n', '--device', '/nonexistent/vmbus/hv_vss', '--timeout', '30']);
+  assert.equal(slow.code, 2, slow.output);
+  assert.match(slow.output, /--timeout 30 must be below Linux's 30 s limit for HOT_BACKUP and THAW/);
 });
