@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { startLinuxEmulator, type RunningLinuxEmulator } from '../../src/emulator/host-client.ts';
-import { hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
+import { flat, hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
 import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
@@ -234,8 +234,8 @@ test('a second agent gets EBUSY, and the message names hv-vss-daemon.service and
 test('--freeze-timeout must be shorter than --max-frozen (the watchdog counts from the start of the freeze); --timeout below Linux\'s 30 s', async () => {
   const run = await hvvssRun(['daemon', '-n', '--device', '/nonexistent/vmbus/hv_vss', '--freeze-timeout', '60', '--max-frozen', '60']);
   assert.equal(run.code, 2, run.output);
-  assert.match(run.output, /--freeze-timeout 60 must be shorter than --max-frozen 60/);
+  assert.match(flat(run.output), /--freeze-timeout 60 must be shorter than --max-frozen 60/);
   const slow = await hvvssRun(['daemon', '-n', '--device', '/nonexistent/vmbus/hv_vss', '--timeout', '30']);
   assert.equal(slow.code, 2, slow.output);
-  assert.match(slow.output, /--timeout 30 must be below Linux's 30 s limit for HOT_BACKUP and THAW/);
+  assert.match(flat(slow.output), /--timeout 30 must be below Linux's 30 s limit for HOT_BACKUP and THAW/);
 });
