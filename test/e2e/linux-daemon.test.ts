@@ -91,6 +91,12 @@ test('HOT_BACKUP, FREEZE, THAW: FIFREEZE after the freeze hooks, FITHAW before t
   assert.equal(freeze.result, 'success', `${JSON.stringify(freeze)}\n${daemon.output}`);
   const writers = s.mounts.map((m) => writer(m.mountpoint));
   for (const w of writers) await blocked(w);
+  // status answers while frozen and names the protocol, the device and the frozen file systems.
+  const status = await hvvssRun(['status', '--json', '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--state-dir', s.stateDir]);
+  const report = JSON.parse(status.stdout) as { daemon: { snapshot: { protocol: string; device: string; frozen: { mounts: string[] } } } };
+  assert.equal(report.daemon.snapshot.protocol, 'linux');
+  assert.equal(report.daemon.snapshot.device, emu.device);
+  assert.deepEqual([...report.daemon.snapshot.frozen.mounts].sort(), s.mounts.map((m) => m.mountpoint).sort());
   const thaw = await emu.host.linuxRequest('thaw');
   assert.equal(thaw.result, 'success', `${JSON.stringify(thaw)}\n${daemon.output}`);
   for (const w of writers) assert.equal((await within(w.exited, 10_000, 'a writer after the thaw')).code, 0);
