@@ -3,6 +3,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { spawn } from 'node:child_process';
+import { within } from '../support/process.ts';
+import { until } from '../admin/databases.ts';
 import { startLinuxEmulator, type RunningLinuxEmulator } from '../../src/emulator/host-client.ts';
 import { LinuxVssDevice, type LinuxDeviceEvent } from '../../src/native/linux-vss-device.ts';
 import { VssDeviceError } from '../../src/native/vss-device.ts';
@@ -130,3 +133,43 @@ test('an unread request blocks the next one (outbox-full) until it is read; clos
     await device.close();
   }
 });
+
+test('a reader blocked in read(2) and killed dies at once (FUSE INTERRUPT answered EINTR), and its close unregisters', async () => {
+  const script = [
+    'exec 3<>"$1"',
+    // REGISTER1 (0o201 = 129) in one 12-byte write, then the 4-byte reply.
+    "printf '\\201\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000' >&3",
+    'dd bs=12 count=1 <&3 of=/dev/null 2>/dev/null',
+    'echo registered',
+    // Nothing is queued: this read blocks in the emulator.
+    'exec dd bs=12 count=1 <&3 of=/dev/null 2>/dev/null',
+  ].join('\n');
+  const start = (await emu.host.events()).at(-1)?.seq ?? 0;
+  const child = spawn('/bin/sh', ['-c', script, 'sh', emu.device], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  await new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('registered') && resolve()));
+  await emu.host.waitForLinuxEvent((e) => e.kind === 'ready' && e.seq > start);
+  // Blocked: sleeping in the kernel's FUSE wait.
+  await until(() => stateOf(child.pid!) === 'S' && commOf(child.pid!) === 'dd', 10_000, 'dd to block in read');
+  child.kill('SIGKILL');
+  assert.deepEqual(await within(exited, 10_000, 'the killed reader to exit'), { code: null, signal: 'SIGKILL' });
+  await emu.host.waitForLinuxEvent((e) => e.kind === 'release' && e.seq > start);
+  assert.equal((await emu.host.linuxRequest('thaw')).reason, 'not-registered');
+});
+
+function stateOf(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+function commOf(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
