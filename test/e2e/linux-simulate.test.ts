@@ -75,3 +75,9 @@ test('a missing Linux device is explained: hv_utils, the integration service, an
   assert.equal(run.code, 1, run.output);
   assert.match(flat(run.output), /hv_vss does not exist: the hv_utils driver has not created it .*"Backup \(volume shadow copy\)" integration service/);
 });
+
+test('a non-root agent is told to run as root (the device is root:root 0600)', async () => {
+  const run = await hvvssRun(['simulate', '-n', '--device', emu.device], { uid: 65534, gid: 65534 });
+  assert.equal(run.code, 1, run.output);
+  assert.match(flat(run.output), /permission denied opening .*hv_vss: it is root's \(0600\)\. Run hvvss as root/);
+});
