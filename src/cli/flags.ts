@@ -2,6 +2,7 @@
 import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import { APP_DEVICE, KERNEL_TIMEOUT_MS } from '../protocol/hv-vss.ts';
+import { LINUX_DEVICE } from '../protocol/linux-vss.ts';
 import { defaultPaths, describeDefault, pidfileIn, socketIn, type DaemonPaths } from '../state/paths.ts';
 
 /**
@@ -13,7 +14,9 @@ const absolute = async (input: string): Promise<string> => resolve(input);
 export const deviceFlag = Flags.string({
   summary: 'Application VSS device to register on.',
   env: 'HVVSS_DEVICE',
-  default: APP_DEVICE,
+  // Linux guests have one VSS channel, /dev/vmbus/hv_vss (src/daemon/linux-channel.ts).
+  default: process.platform === 'linux' ? LINUX_DEVICE : APP_DEVICE,
+  defaultHelp: async () => `${APP_DEVICE} on FreeBSD, ${LINUX_DEVICE} on Linux`,
   helpValue: 'PATH',
   parse: absolute,
 });

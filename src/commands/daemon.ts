@@ -20,11 +20,15 @@ import { DEFAULT_HELPER } from '../fs/freeze-helper.ts';
 import { resolve } from 'node:path';
 import { FsAgent } from '../daemon/fs-agent.ts';
 import { openFsDevice, FS_DEVICE, NO_FS_DEVICE } from '../daemon/fs-device.ts';
+import { DEFAULT_FREEZE_TIMEOUT_S, PROTOCOLS, linuxDeadlineProblem, openLinuxChannel, resolveProtocol } from '../daemon/linux-channel.ts';
+import type { RequestChannel } from '../native/vss-device.ts';
 
 export default class Daemon extends Command {
   static override summary = 'Register as the application VSS agent and run the hooks on every host request.';
 
   static override description = `Opens the application VSS device and, for each CHECK, FREEZE and THAW the Hyper-V host sends, runs the executable scripts in the hooks directory (check and freeze in name order, thaw in reverse), answering the kernel before its 15 s limit.
+
+On Linux guests (/dev/vmbus/hv_vss, the default device there; --protocol) the kernel sends HOT_BACKUP, FREEZE and THAW, and hvvss replaces the distribution's hv_vss_daemon: HOT_BACKUP checks the hooks and the mount plan, FREEZE runs the freeze hooks and then freezes the plan's file systems (FIFREEZE, last), THAW thaws them first and then runs the thaw hooks; FREEZE is answered within --freeze-timeout, HOT_BACKUP and THAW within --timeout.
 
 Whatever it freezes it thaws: after a failed freeze (rollback), when an answer could only go out too late, when no THAW arrives within --max-frozen (watchdog), on SIGTERM or SIGINT, and, after a crash, at the next start (from the freeze journal) before registering again.
 
@@ -54,12 +58,12 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
     'fs-role': Flags.boolean({
       summary: 'Also freeze the file systems of the mount plan: after the freeze hooks, thawed before the thaw hooks (see "hvvss check --dry-run").',
     }),
-    ...fsPolicyFlagsFor(['fs-role']),
+    // Without dependsOn: on the Linux protocol the fs role is implied (checked in run()).
+    ...fsPolicyFlagsFor(),
     'fs-helper': Flags.string({
       summary: `The suspension helper that holds the file systems (needed for UFS on FreeBSD, where it defaults to ${DEFAULT_HELPER}; on Linux, FIFREEZE is called from hvvss itself unless this is set).`,
       env: 'HVVSS_FSFREEZE_HELPER',
       helpValue: 'PATH',
-      dependsOn: ['fs-role'],
       parse: async (input) => resolve(input),
     }),
     'fs-device': Flags.string({
@@ -69,6 +73,12 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
       helpValue: 'PATH',
       parse: async (input) => (input === NO_FS_DEVICE ? input : resolve(input)),
     }),
+    protocol: Flags.string({
+      summary: 'The kernel interface: freebsd (hv_vss(4), /dev/hv_appvss_dev) or linux (/dev/vmbus/hv_vss, where the fs role is always on). Default: from the device name, else from the OS.',
+      env: 'HVVSS_PROTOCOL',
+      options: [...PROTOCOLS],
+    }),
+    'freeze-timeout': secondsFlag('Linux only: answer FREEZE within this long after reading it (the kernel allows 900 s); must be shorter than --max-frozen.', DEFAULT_FREEZE_TIMEOUT_S),
     help: Flags.help({ char: 'h' }),
   };
 
@@ -76,7 +86,15 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
     const { flags } = await this.parse(Daemon);
     const kernelTimeoutMs = flags['kernel-timeout'] * 1000;
     const requestTimeoutMs = flags.timeout * 1000;
-    if (requestTimeoutMs >= kernelTimeoutMs) {
+    const protocol = resolveProtocol(flags.protocol, flags.device);
+    const linux = protocol === 'linux' ? { requestTimeoutMs, freezeTimeoutMs: flags['freeze-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 } : undefined;
+    const linuxProblem = linux && linuxDeadlineProblem(linux);
+    if (linuxProblem) this.error(linuxProblem, { exit: 2 });
+    const fsFlags = (['fs-include', 'fs-skip', 'fs-sync', 'fs-remount-ro', 'fs-skip-if-busy', 'fs-sync-if-busy', 'fs-policy', 'fs-helper'] as const).filter((name) => flags[name] !== undefined);
+    if (!linux && !flags['fs-role'] && fsFlags.length > 0) {
+      this.error(`--${fsFlags[0]} needs --fs-role (on the Linux protocol the fs role is always on)`, { exit: 2 });
+    }
+    if (!linux && requestTimeoutMs >= kernelTimeoutMs) {
       this.error(
         `--timeout ${flags.timeout} must be below the kernel's limit of ${flags['kernel-timeout']} s (which also covers hv_vss_daemon's file system freeze); the default is 10`,
         { exit: 2 },
@@ -117,12 +135,13 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             const guard = new HooksLock(hooksLockIn(flags['state-dir']), 'daemon');
             guard.open();
             // The policy file is read once, here: a malformed or untrusted one stops the start.
-            const fsPolicy = flags['fs-role'] ? loadFsPolicy(flags, trustedUids) : fsPolicyFrom(flags);
+            const fsPolicy = flags['fs-role'] || linux ? loadFsPolicy(flags, trustedUids) : fsPolicyFrom(flags);
             // FIFREEZE and the remounts: the bindings are loaded now, so a thaw never waits on an import.
             const helper = flags['fs-helper'] ?? (process.platform === 'freebsd' ? DEFAULT_HELPER : undefined);
             // Set once the agent exists: a helper that dies holding UFS mounts breaks the freeze.
             let helperLost = (_why: string): void => {};
-            const fs = flags['fs-role']
+            // Linux: nobody else freezes the file systems (one channel, one agent): the fs stage is always on.
+            const fs = flags['fs-role'] || linux
               ? new FsStage({
                   policy: fsPolicy,
                   log: logger,
@@ -133,7 +152,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                 })
               : undefined;
             // One process, two channels: with the fs device, the fs stage runs at its FREEZE/THAW.
-            const fsDevicePath = fs && flags['fs-device'] !== NO_FS_DEVICE ? flags['fs-device'] : undefined;
+            const fsDevicePath = fs && !linux && flags['fs-device'] !== NO_FS_DEVICE ? flags['fs-device'] : undefined;
             const engine = new FreezeEngine({
               hooks,
               journal,
@@ -154,9 +173,9 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
             };
             // The fs device first: when hv_vss_daemon has it, nothing is registered at all.
             const fsDevice = fsDevicePath ? openFsDevice(fsDevicePath, { kernelTimeoutMs, onEvent }) : undefined;
-            let device: VssDevice;
+            let device: RequestChannel & { close(): Promise<void> };
             try {
-              device = VssDevice.open(flags.device, { kernelTimeoutMs, onEvent });
+              device = linux ? await openLinuxChannel(flags.device, linux, logger) : VssDevice.open(flags.device, { kernelTimeoutMs, onEvent });
             } catch (err) {
               await fsDevice?.close();
               throw err;
@@ -189,9 +208,16 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                 device: flags.device,
                 registered: true,
                 devices: [{ role: 'application', path: flags.device }, ...(fsDevice ? [{ role: 'fs', path: fsDevice.path }] : [])],
+                protocol,
                 hooksDir: hooks.dir,
                 stateDir: flags['state-dir'],
-                settings: { kernelTimeoutMs, requestTimeoutMs, hookTimeoutMs: flags['hook-timeout'] * 1000, maxFrozenMs: flags['max-frozen'] * 1000 },
+                settings: {
+                  kernelTimeoutMs: linux ? device.kernelTimeoutMs : kernelTimeoutMs,
+                  requestTimeoutMs,
+                  ...(linux ? { freezeTimeoutMs: linux.freezeTimeoutMs } : {}),
+                  hookTimeoutMs: flags['hook-timeout'] * 1000,
+                  maxFrozenMs: flags['max-frozen'] * 1000,
+                },
                 ...(fs ? { fsRole: { policy: fsPolicy } } : {}),
                 ...agent.status(),
               }),

@@ -1,7 +1,10 @@
 import { Command, Flags } from '@oclif/core';
 import { printStartupError, runAgentProcess, StartupError } from '../cli/agent-process.ts';
 import { deviceFlag, kernelTimeoutFlag, positiveSeconds } from '../cli/flags.ts';
-import { VssDevice } from '../native/vss-device.ts';
+import { VssDevice, type RequestChannel } from '../native/vss-device.ts';
+import { LinuxVssDevice } from '../native/linux-vss-device.ts';
+import { PROTOCOLS, resolveProtocol } from '../daemon/linux-channel.ts';
+import { LINUX_KERNEL_LIMITS } from '../protocol/linux-vss.ts';
 import { parseOutcome, runSimulator, OUTCOME_NAMES, type Outcome } from '../simulate/simulator.ts';
 import { systemClock } from '../util/clock.ts';
 
@@ -41,12 +44,22 @@ Without -n it detaches and logs to syslog (ident hvvss); with -n it stays in the
     foreground: Flags.boolean({ char: 'n', summary: 'Stay in the foreground and print to standard output.' }),
     device: deviceFlag,
     'kernel-timeout': kernelTimeoutFlag,
+    protocol: Flags.string({
+      summary: 'The kernel interface: freebsd (hv_vss(4)) or linux (/dev/vmbus/hv_vss: -c, -f and -t answer HOT_BACKUP, FREEZE and THAW). Default: from the device name, else from the OS.',
+      env: 'HVVSS_PROTOCOL',
+      options: [...PROTOCOLS],
+    }),
     help: Flags.help({ char: 'h' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Simulate);
     const outcomes = { check: flags.check, freeze: flags.freeze, thaw: flags.thaw };
+    const protocol = resolveProtocol(flags.protocol, flags.device);
+    // Linux's limits are 30 s (HOT_BACKUP, THAW) and 900 s (FREEZE); --kernel-timeout, when
+    // given, replaces both (only against an emulator with shortened limits).
+    const explicitLimit = this.argv.some((a) => a === '--kernel-timeout' || a.startsWith('--kernel-timeout=')) || process.env.HVVSS_KERNEL_TIMEOUT !== undefined;
+    const linuxLimits = explicitLimit ? { freezeMs: flags['kernel-timeout'] * 1000, otherMs: flags['kernel-timeout'] * 1000 } : LINUX_KERNEL_LIMITS;
     try {
       await runAgentProcess({
         name: 'hvvss simulate',
@@ -54,15 +67,24 @@ Without -n it detaches and logs to syslog (ident hvvss); with -n it stays in the
         debug: flags.debug,
         facility: 'user',
         stream: process.stdout,
-        start: (log) => {
+        start: async (log) => {
           log.info(`hvvss simulate starting; pid ${process.pid}`);
-          const device = VssDevice.open(flags.device, {
-            kernelTimeoutMs: flags['kernel-timeout'] * 1000,
-            onEvent: (event) => {
-              if (event.kind === 'expired-read') log.debug(`request ${event.msgidText} had already timed out in the kernel: skipped`);
-              else log.debug(`poll interrupted (${event.code}): polling again`);
-            },
-          });
+          const device: RequestChannel & { close(): Promise<void> } =
+            protocol === 'linux'
+              ? await LinuxVssDevice.open(flags.device, {
+                  limits: linuxLimits,
+                  onEvent: (event) => {
+                    if (event.kind === 'reregistered') log.info(`${event.why}: registering again`);
+                    else if (event.kind === 'poll-retry') log.debug(`poll interrupted (${event.code}): polling again`);
+                  },
+                })
+              : VssDevice.open(flags.device, {
+                  kernelTimeoutMs: flags['kernel-timeout'] * 1000,
+                  onEvent: (event) => {
+                    if (event.kind === 'expired-read') log.debug(`request ${event.msgidText} had already timed out in the kernel: skipped`);
+                    else log.debug(`poll interrupted (${event.code}): polling again`);
+                  },
+                });
           log.info(
             `registered on ${flags.device}; check: ${OUTCOME_NAMES[flags.check]}, freeze: ${OUTCOME_NAMES[flags.freeze]}, ` +
               `thaw: ${OUTCOME_NAMES[flags.thaw]}, answering after ${flags.wait} s`,

@@ -443,7 +443,7 @@ export class VssAgent {
   }
 
   #deadline(request: VssRequest): number {
-    return request.readAt + this.#settings.requestTimeoutMs;
+    return request.readAt + (request.answerWithinMs ?? this.#settings.requestTimeoutMs);
   }
 
   /** A manual freeze held by the daemon is not the host's: its CHECK and FREEZE are refused meanwhile. */

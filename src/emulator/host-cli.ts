@@ -11,10 +11,12 @@ const USAGE = `usage: host-cli.js --dir DIR ACTION...
 Acts as the Hyper-V host of an emulator started with "main.js --dir DIR"; one JSON line per action.
 
   check | freeze | thaw   send that request; prints what the host sees (result, reason, stages)
+  hot-backup              (Linux emulator, main.js --linux) HOT_BACKUP; check is the same there
   opt=N                   send a raw operation code (protocol tests; FreeBSD never forwards one)
   events                  the kernel's event log
   state                   who is registered, the limits
   detach                  detach the driver: SIGKILL to the last openers, devices removed
+  hibernate               (Linux emulator) hv_vss_pre_suspend: a fake THAW for the agent
 `;
 
 function fail(message: string, code: number): never {
@@ -43,6 +45,8 @@ try {
     if (word === 'events') console.log(JSON.stringify(await host.events()));
     else if (word === 'state') console.log(JSON.stringify(await host.state()));
     else if (word === 'detach') console.log(JSON.stringify(await host.detach()));
+    else if (word === 'hibernate') console.log(JSON.stringify(await host.hibernate().then(() => ({ ok: true }))));
+    else if (word === 'hot-backup') console.log(JSON.stringify(await host.linuxRequest(word)));
     else if (word === 'check' || word === 'freeze' || word === 'thaw') console.log(JSON.stringify(await host.request(word)));
     else if (/^opt=\d+$/.test(word)) console.log(JSON.stringify(await host.request({ opt: Number(word.slice(4)) })));
     else fail(`unknown action ${JSON.stringify(word)} (see --help)`, 2);

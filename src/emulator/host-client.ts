@@ -12,8 +12,12 @@ import type { FsDaemonMode } from './fs-daemon-standin.ts';
 import type { UfsEvent } from './ufs-suspend.ts';
 import type { EmulatorPaths } from './emulator-server.ts';
 import type { VssOp } from '../protocol/hv-vss.ts';
+import type { LinuxHostResult, LinuxKernelEvent } from './linux-vss-kernel.ts';
+import type { LinuxEmulatorPaths } from './linux-emulator-server.ts';
+import type { LinuxKernelLimits } from '../protocol/linux-vss.ts';
 
 export type RecordedEvent = (KernelEvent | UfsEvent) & { readonly seq: number; readonly at: number };
+export type RecordedLinuxEvent = LinuxKernelEvent & { readonly seq: number; readonly at: number };
 
 export interface EmulatorState {
   readonly app: boolean;
@@ -84,6 +88,17 @@ export class EmulatorHost {
     return (await this.#call(body)).result as HostResult;
   }
 
+  /** The Linux emulator: sends HOT_BACKUP, FREEZE, THAW (or a raw code) and resolves with what the host gets. */
+  async linuxRequest(request: 'hot-backup' | 'freeze' | 'thaw' | { code: number }, flags = 0): Promise<LinuxHostResult> {
+    const body = typeof request === 'string' ? { cmd: 'request', op: request, flags } : { cmd: 'request', opt: request.code, flags };
+    return (await this.#call(body)).result as LinuxHostResult;
+  }
+
+  /** The Linux emulator: hv_vss_pre_suspend (a fake THAW queued, the request in flight unanswered). */
+  async hibernate(): Promise<void> {
+    await this.#call({ cmd: 'hibernate' });
+  }
+
   async events(): Promise<RecordedEvent[]> {
     return (await this.#call({ cmd: 'events' })).events as RecordedEvent[];
   }
@@ -110,6 +125,15 @@ export class EmulatorHost {
    * Tests wait on events with this instead of sleeping.
    */
   async waitForEvent(match: (event: RecordedEvent) => boolean, timeoutMs = 10_000): Promise<RecordedEvent> {
+    return this.#waitFor(match, timeoutMs);
+  }
+
+  /** waitForEvent for the Linux emulator's events. */
+  async waitForLinuxEvent(match: (event: RecordedLinuxEvent) => boolean, timeoutMs = 10_000): Promise<RecordedLinuxEvent> {
+    return this.#waitFor(match as (event: RecordedEvent) => boolean, timeoutMs) as unknown as Promise<RecordedLinuxEvent>;
+  }
+
+  async #waitFor(match: (event: RecordedEvent) => boolean, timeoutMs: number): Promise<RecordedEvent> {
     this.#subscribed ??= this.#call({ cmd: 'subscribe' });
     let listener: ((event: RecordedEvent) => void) | undefined;
     const future = new Promise<RecordedEvent>((resolve) => {
@@ -174,6 +198,58 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       output += chunk;
       const line = output.split('\n')[0];
       if (output.includes('\n') && line) resolve(JSON.parse(line) as EmulatorPaths);
+    });
+    child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before it was ready`)));
+  });
+  const host = await EmulatorHost.connect(paths.control);
+  return {
+    ...paths,
+    dir,
+    host,
+    process: child,
+    async stop() {
+      host.close();
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RunningLinuxEmulator extends LinuxEmulatorPaths {
+  readonly dir: string;
+  readonly host: EmulatorHost;
+  readonly process: ChildProcess;
+  /** Shuts the emulator down (unmounts) and removes its directory. */
+  stop(): Promise<void>;
+}
+
+export interface StartLinuxEmulatorOptions {
+  /** The kernel's limits; tests shorten them (default: Linux's, 900 s and 30 s). */
+  readonly limits?: Partial<LinuxKernelLimits>;
+  readonly dir?: string;
+  readonly stderr?: 'inherit' | 'ignore';
+}
+
+/** Starts the Linux emulator (/dev/vmbus/hv_vss) in its own process and connects to it as the host. */
+export async function startLinuxEmulator(options: StartLinuxEmulatorOptions = {}): Promise<RunningLinuxEmulator> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'hvvss-emu-linux-'));
+  const self = fileURLToPath(import.meta.url);
+  const main = join(self, '..', `main${extname(self)}`);
+  const args = [main, '--linux', '--dir', dir];
+  if (options.limits?.otherMs !== undefined) args.push('--timeout-ms', String(options.limits.otherMs));
+  if (options.limits?.freezeMs !== undefined) args.push('--freeze-timeout-ms', String(options.limits.freezeMs));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', options.stderr ?? 'ignore'] });
+  child.stdout!.setEncoding('utf8');
+  let output = '';
+  const paths = await new Promise<LinuxEmulatorPaths>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: string) => {
+      output += chunk;
+      const line = output.split('\n')[0];
+      if (output.includes('\n') && line) resolve(JSON.parse(line) as LinuxEmulatorPaths);
     });
     child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before it was ready`)));
   });

@@ -2,7 +2,6 @@
 // and "hvvss status" so the plan they show is the one the daemon follows.
 import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
-import { DEFAULT_POLICY_FILE } from './policy-file.ts';
 
 // Mount points are compared exactly: "/var/" and "var" (from /) both mean "/var".
 const mountPoint = async (input: string): Promise<string> => resolve(input);
@@ -20,7 +19,7 @@ export function fsPolicyFlagsFor(dependsOn?: string[]) {
     'fs-skip-if-busy': pathFlag('Remount this mount point read-only for the freeze, or leave it out while a file on it is open for writing (repeatable).', dependsOn),
     'fs-sync-if-busy': pathFlag('Remount this mount point read-only for the freeze, or only flush it while a file on it is open for writing (repeatable).', dependsOn),
     'fs-policy': Flags.string({
-      summary: `The fs policy file, "MOUNTPOINT ACTION" per line; the flags above win over it. Default: ${DEFAULT_POLICY_FILE}, if it exists.`,
+      summary: `The fs policy file, "MOUNTPOINT ACTION" per line; the flags above win over it. Default, if it exists: /usr/local/etc/hvvss/fs-policy on FreeBSD, /etc/hvvss/fs-policy on Linux.`,
       helpValue: 'FILE',
       parse: async (input: string) => resolve(input),
       ...(dependsOn ? { dependsOn } : {}),

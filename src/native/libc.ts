@@ -18,6 +18,7 @@ const c = {
   open: lib.func('int open(const char *path, int flags)'),
   close: lib.func('int close(int fd)'),
   write: lib.func('intptr_t write(int fd, const void *buf, size_t count)'),
+  read: lib.func('intptr_t read(int fd, _Out_ void *buf, size_t count)'),
   pipe2: lib.func('int pipe2(_Out_ void *fds, int flags)'),
   poll: lib.func('int poll(_Inout_ void *fds, nfds_t nfds, int timeout)'),
   /** ioctl with a pointer argument; the buffer is both the in and the out side. */
@@ -52,6 +53,11 @@ export function close(fd: number, path?: string): void {
 
 export function write(fd: number, buf: Buffer, path?: string): number {
   return check('write', c.write(fd, buf, buf.length), path);
+}
+
+/** read(2) into `buf`: the byte count (0 at end of file). */
+export function read(fd: number, buf: Buffer, path?: string): number {
+  return check('read', c.read(fd, buf, buf.length), path);
 }
 
 /** pipe2(O_CLOEXEC): [readEnd, writeEnd]. */

@@ -38,6 +38,13 @@ export interface VssRequest {
   readonly readAtWall: Date;
   /** Non-zero reserved bytes: the message is malformed (it is still answered). */
   readonly malformed: string | undefined;
+  /**
+   * The agent answers within this long after the read, when the channel says so per request
+   * (Linux: FREEZE has its own limit); otherwise the agent's --timeout.
+   */
+  readonly answerWithinMs?: number;
+  /** The kernel's limit for this request, when it depends on the op (Linux); otherwise the channel's kernelTimeoutMs. */
+  readonly kernelLimitMs?: number;
 }
 
 export interface AnswerReceipt {

@@ -1,9 +1,11 @@
 // The manual page's example agent, as a plain module: answer each request with a chosen
 // outcome after a wait. 0 = success, 1 = "timeout" (success, but only after the kernel's limit,
-// so the kernel has already failed the transaction), 2 = failure.
+// so the kernel has already failed the transaction), 2 = failure. On Linux the same outcomes
+// apply to HOT_BACKUP (-c), FREEZE (-f) and THAW (-t), each against its own limit, and the
+// kernel refuses a late answer (EINVAL): the channel then registers again.
 import { setTimeout as delay } from 'node:timers/promises';
 import { opName, type VssOp } from '../protocol/hv-vss.ts';
-import type { RequestChannel } from '../native/vss-device.ts';
+import { VssDeviceError, type AnswerReceipt, type RequestChannel } from '../native/vss-device.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Clock } from '../util/clock.ts';
 
@@ -49,7 +51,7 @@ export async function runSimulator(device: RequestChannel, options: SimulatorOpt
       const outcome = options.outcomes[request.op];
       let until = request.readAt + options.waitMs;
       // Timeout: keep waiting until --wait past the kernel's limit, counted from the read.
-      if (outcome === OUTCOMES.timeout) until += device.kernelTimeoutMs;
+      if (outcome === OUTCOMES.timeout) until += request.kernelLimitMs ?? device.kernelTimeoutMs;
       log.debug(`simulating ${OUTCOME_NAMES[outcome]} for ${name}: answering in ${seconds(until - clock.now())}`);
       // --wait 0 answers at once: even a 0 ms timer would cost a turn of the event loop.
       const waitMs = until - clock.now();
@@ -64,7 +66,15 @@ export async function runSimulator(device: RequestChannel, options: SimulatorOpt
       status = outcome === OUTCOMES.failure ? 'fail' : 'success';
       log.info(`${name} ${OUTCOME_NAMES[outcome]} simulation`);
     }
-    const receipt = device.answer(request, status);
+    let receipt: AnswerReceipt;
+    try {
+      receipt = device.answer(request, status);
+    } catch (err) {
+      // Linux refuses an answer it no longer waits for; the channel registers again before the next read.
+      if (!(err instanceof VssDeviceError) || err.code !== 'EINVAL') throw err;
+      log.warn(`sent ${status} for ${name} (msgid ${request.msgidText}) ${seconds(clock.now() - request.readAt)} after reading it: LATE, refused by the kernel (EINVAL)`);
+      continue;
+    }
     const message = `sent ${status} for ${name} (msgid ${request.msgidText}) ${seconds(receipt.elapsedMs)} after reading it`;
     if (receipt.late) {
       log.warn(`${message}: LATE, past the kernel's ${seconds(device.kernelTimeoutMs)} limit, so the kernel ignored it`);

@@ -285,7 +285,7 @@ test('a second daemon says who holds the pidfile; a bad --timeout is refused', a
   const second = await hvvssRun(daemonArgs(fx));
   assert.equal(second.code, 1);
   assert.match(flat(second.output), new RegExp(`another hvvss daemon \\(pid ${first.child.pid}\\) is running`));
-  const bad = await hvvssRun(['daemon', '-n', '--timeout', '20']);
+  const bad = await hvvssRun(['daemon', '-n', '--protocol', 'freebsd', '--timeout', '20']);
   assert.notEqual(bad.code, 0);
   assert.match(flat(bad.output), /--timeout 20 must be below the kernel's limit of 15 s/);
   const grace = await hvvssRun(['daemon', '-n', '--timeout', '1', '--kill-grace', '2']);

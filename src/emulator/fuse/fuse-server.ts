@@ -78,7 +78,24 @@ export interface FuseFileHandler {
    * file and stays the same for its lifetime, so keeping the latest per fh is enough.
    */
   poll(file: string, ctx: FuseFileContext, events: number, kh: bigint | null): number;
+  /**
+   * read(2), optional (ENOSYS without it). `size` is the caller's count (the files are opened
+   * with DIRECT_IO, so nothing is cached or rounded). Return the bytes, an errno, or `pending`
+   * to block the caller: answer later with `server.replyRead(unique, ...)`. A blocked caller
+   * that gets a signal makes the kernel send INTERRUPT: see `interrupt`.
+   */
+  read?(file: string, ctx: FuseFileContext, size: number, unique: bigint): FuseReadResult;
+  /** write(2), optional (ENOSYS without it): the bytes taken, or an errno. */
+  write?(file: string, ctx: FuseFileContext, data: Buffer): { readonly written: number } | FuseErrno;
+  /**
+   * The caller of a pending request (a blocked read) got a signal: answer it now, with
+   * `replyRead(unique, { errno: EINTR })`, or a SIGKILLed caller stays in D state until it is
+   * answered. Unknown uniques (already answered) are ignored.
+   */
+  interrupt?(unique: bigint): void;
 }
+
+export type FuseReadResult = { readonly data: Buffer } | FuseErrno | { readonly pending: true };
 
 export interface FuseMountOptions {
   readonly mountpoint: string;
@@ -175,6 +192,13 @@ export class FuseServer {
     this.#byName.delete(name);
     const i = this.#dirents.findIndex((d) => d.ino === node.ino);
     if (i !== -1) this.#dirents.splice(i, 1);
+  }
+
+  /** Answers a read the handler left pending: the bytes, or an errno. */
+  replyRead(unique: bigint, result: Buffer | FuseErrno): void {
+    if (this.#fdClosed) return;
+    const msg = Buffer.isBuffer(result) ? P.encodeReply(unique, result) : P.encodeReply(unique, undefined, checkErrno(result.errno));
+    this.#write(msg, 'deferred reply to read');
   }
 
   /** Tells the kernel that the poll handle `kh` is ready: sleepers in poll(2) poll again. */
@@ -314,10 +338,16 @@ export class FuseServer {
         return this.#init(arg);
       case O.FORGET:
       case O.BATCH_FORGET:
-      // Every request but a pending ioctl is answered before the next is read; an ioctl runs to its
-      // end, as a driver's d_ioctl that does not sleep interruptibly would.
-      case O.INTERRUPT:
         return null;
+      case O.INTERRUPT:
+        // Only a read left pending can be interrupted; a pending ioctl runs to its end, as a
+        // driver's d_ioctl that does not sleep interruptibly would.
+        this.#handler.interrupt?.(P.decodeInterruptIn(arg).unique);
+        return null;
+      case O.READ:
+        return this.#read(h, P.decodeReadIn(arg));
+      case O.WRITE:
+        return this.#writeFile(h, P.decodeWriteIn(arg));
       case O.DESTROY:
         return Buffer.alloc(0);
       case O.LOOKUP: {
@@ -454,6 +484,25 @@ export class FuseServer {
     const kh = req.flags & P.POLL_FLAGS.SCHEDULE_NOTIFY ? req.kh : null;
     const revents = this.#handler.poll(node.spec.name, { ...this.#ctx(h, node), fh: req.fh }, req.events, kh);
     return P.encodePollOut(revents);
+  }
+
+  #read(h: P.InHeader, req: ReturnType<typeof P.decodeReadIn>): Buffer | number | null {
+    const node = this.#byIno.get(h.nodeid);
+    if (!node) return E.EISDIR;
+    if (!this.#handler.read) return E.ENOSYS;
+    const result = this.#handler.read(node.spec.name, { ...this.#ctx(h, node), fh: req.fh }, req.size, h.unique);
+    if ('pending' in result) return null;
+    if ('errno' in result) return checkErrno(result.errno);
+    return result.data.subarray(0, req.size);
+  }
+
+  #writeFile(h: P.InHeader, req: ReturnType<typeof P.decodeWriteIn>): Buffer | number {
+    const node = this.#byIno.get(h.nodeid);
+    if (!node) return E.EISDIR;
+    if (!this.#handler.write) return E.ENOSYS;
+    const result = this.#handler.write(node.spec.name, { ...this.#ctx(h, node), fh: req.fh }, Buffer.from(req.data));
+    if ('errno' in result) return checkErrno(result.errno);
+    return P.encodeWriteOut(result.written);
   }
 
   /** True once INIT has been answered (mount() has resolved). */

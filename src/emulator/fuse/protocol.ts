@@ -85,6 +85,8 @@ export const SIZE = {
   STATFS_OUT: 80,
   DIRENT: 24,
   NOTIFY_POLL_WAKEUP: 8,
+  WRITE_IN: 40,
+  WRITE_OUT: 8,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -161,6 +163,19 @@ export function decodeReleaseIn(arg: Buffer): { readonly fh: bigint; readonly fl
 /** fuse_read_in (40): fh u64, offset u64, size u32, ... (READDIR uses it too). */
 export function decodeReadIn(arg: Buffer): { readonly fh: bigint; readonly offset: bigint; readonly size: number } {
   return { fh: arg.readBigUInt64LE(0), offset: arg.readBigUInt64LE(8), size: arg.readUInt32LE(16) };
+}
+
+/** fuse_write_in (40): fh u64, offset u64, size u32, write_flags u32, lock_owner u64, flags u32, padding u32; then data. */
+export function decodeWriteIn(arg: Buffer): { readonly fh: bigint; readonly size: number; readonly data: Buffer } {
+  const size = arg.readUInt32LE(16);
+  return { fh: arg.readBigUInt64LE(0), size, data: arg.subarray(SIZE.WRITE_IN, SIZE.WRITE_IN + size) };
+}
+
+/** fuse_write_out (8): size u32 (bytes taken), padding u32. */
+export function encodeWriteOut(size: number): Buffer {
+  const out = Buffer.alloc(SIZE.WRITE_OUT);
+  out.writeUInt32LE(size, 0);
+  return out;
 }
 
 /** fuse_access_in (8): mask u32 (R_OK 4, W_OK 2, X_OK 1), padding u32. */
