@@ -63,4 +63,4 @@ const pathFlag = (summary: string, helpValue: string, pick: (p: DaemonPaths) => 
 export const hooksDirFlag = pathFlag('Directory of hook scripts.', 'DIR', (p) => p.hooksDir, 'HVVSS_HOOKS_DIR');
 export const stateDirFlag = pathFlag('State directory: freeze journal, hooks lock, keeper socket.', 'DIR', (p) => p.stateDir, 'HVVSS_STATE_DIR');
 export const socketFlag = pathFlag('Root-only socket of the daemon: hvvss status reads it, and check, freeze and thaw have the daemon run the hooks through it when it runs.', 'PATH', (p) => socketIn(p.runDir), 'HVVSS_SOCKET');
-export const pidfileFlag = pathFlag("The daemon's pidfile, locked while it runs.", 'PATH', (p) => pidfileIn(p.runDir));
+export const pidfileFlag = pathFlag("The daemon's pidfile, locked while it runs.", 'PATH', (p) => pidfileIn(p.runDir), 'HVVSS_PIDFILE');

@@ -17,7 +17,7 @@ export const STATUS_FLAGS: Readonly<Record<string, { type: 'boolean' | 'option';
   json: { type: 'boolean' },
   prometheus: { type: 'boolean' },
   socket: { type: 'option', env: 'HVVSS_SOCKET' },
-  pidfile: { type: 'option' },
+  pidfile: { type: 'option', env: 'HVVSS_PIDFILE' },
   'state-dir': { type: 'option', env: 'HVVSS_STATE_DIR' },
   'hooks-dir': { type: 'option', env: 'HVVSS_HOOKS_DIR' },
   // Repeatable: a command line with any of them goes through oclif (parseStatusArgs returns undefined).

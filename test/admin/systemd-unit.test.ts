@@ -3,14 +3,20 @@
 // it needs, the units it replaces, the daemon's Node options, a stop that lets hvvss thaw.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 import { missing } from '../support/requirements.ts';
+import { startLinuxEmulator } from '../../src/emulator/host-client.ts';
+import { hooksFixture, RECORD } from '../support/hooks-dir.ts';
+import { HVVSS_BIN, within } from '../support/process.ts';
+import { waitForFile } from '../support/watch-file.ts';
+import { cleanupsPerTest } from '../support/cleanups.ts';
 
+const defer = cleanupsPerTest();
 const UNIT = fileURLToPath(new URL('../../systemd/hvvss.service', import.meta.url));
 const RC_SCRIPT = fileURLToPath(new URL('../../rc.d/hvvss', import.meta.url));
 
@@ -80,4 +86,38 @@ test('systemd-analyze verify accepts the unit', (t) => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the unit\'s command, as systemd runs it (stderr is the journal), registers on the emulated /dev/vmbus/hv_vss with no flag but the unit\'s, logs with priorities, and exits 0 on SIGTERM', async () => {
+  const words = one('Service', 'ExecStart').split(/\s+/);
+  // This machine's node and this checkout's script in place of the installed ones; the rest verbatim.
+  const args = words.slice(2).map((word) => (/\/bin\/run\.js$/.test(word) ? HVVSS_BIN : word));
+  const emu = await startLinuxEmulator();
+  defer(() => emu.stop());
+  const fx = hooksFixture({ '10-db': RECORD });
+  defer(() => fx.cleanup());
+  // What systemd sets that hvvss reads: stderr connected to journald, JOURNAL_STREAM naming it.
+  // The paths a drop-in would set stay this test's own (the device's default name on Linux is
+  // /dev/vmbus/hv_vss; here only its directory differs, so the protocol is still told by the name).
+  const stderrPath = join(fx.root, 'journal');
+  const stderr = openSync(stderrPath, 'w');
+  const { dev, ino } = fstatSync(stderr);
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    JOURNAL_STREAM: `${dev}:${ino}`,
+    HVVSS_DEVICE: emu.device,
+    HVVSS_HOOKS_DIR: fx.dir,
+    HVVSS_STATE_DIR: join(fx.root, 'state'),
+    HVVSS_SOCKET: join(fx.root, 'run', 'hvvss.sock'),
+    HVVSS_PIDFILE: join(fx.root, 'run', 'hvvss.pid'),
+  };
+  const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', stderr], env });
+  closeSync(stderr);
+  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+  defer(() => daemon.kill('SIGKILL'));
+  const lines = await waitForFile(stderrPath, (l) => l.some((line) => line.includes('registered on')), 20_000, 'the daemon to register');
+  assert.ok(lines.every((line) => /^<[0-7]>\S/.test(line)), `every line has a journald priority:\n${lines.join('\n')}`);
+  assert.ok(lines.some((line) => line.startsWith('<6>') && line.includes(emu.device)), 'registration is logged at info, naming the device');
+  daemon.kill('SIGTERM');
+  assert.equal(await within(exited, 20_000, 'the daemon to exit on SIGTERM'), 0);
 });
