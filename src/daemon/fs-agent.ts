@@ -25,6 +25,13 @@ export interface FsAgentDeps {
   readonly history?: TransactionHistory;
 }
 
+/**
+ * The fs FREEZE answers this long before the kernel's limit at the latest: the kernel's timer
+ * started before the application device read the request (its notify), and the answer has to
+ * be written.
+ */
+const KERNEL_MARGIN_MS = 200;
+
 export class FsAgent {
   readonly #deps: FsAgentDeps;
   readonly #history: TransactionHistory;
@@ -62,7 +69,7 @@ export class FsAgent {
     const { engine, log } = this.#deps;
     const name = opName(request.opt);
     log.debug(`fs device: received ${name} (msgid ${request.msgidText})`);
-    const deadline = request.readAt + this.#deps.requestTimeoutMs;
+    const deadline = this.#deadline(request);
     const record = this.#history.begin(name, request.msgidText, 'host', 'fs');
     switch (request.op) {
       case 'check': {
@@ -87,7 +94,8 @@ export class FsAgent {
           return this.#deps.rollback('the fs FREEZE failed');
         }
         if (this.#deps.clock.now() >= deadline) {
-          this.#answer(request, record, 'fail', `the file systems froze past the ${this.#deps.requestTimeoutMs} ms deadline`);
+          const late = Math.round(this.#deps.clock.now() - deadline);
+          this.#answer(request, record, 'fail', `the file systems froze ${late} ms past the request's deadline (the kernel's limit counts from the application FREEZE of the same transaction)`);
           return this.#deps.rollback('the fs FREEZE was past its deadline');
         }
         const delivered = this.#answer(request, record, 'success', undefined);
@@ -111,6 +119,20 @@ export class FsAgent {
       default:
         this.#answer(request, record, 'fail', `is an unknown operation ${request.opt} from the kernel`);
     }
+  }
+
+  /**
+   * The request's own deadline, and for a FREEZE never later than the kernel's limit for the
+   * transaction: its one timer started before the application device read the same request
+   * (the kernel sends CHECK and FREEZE to the application first), so the fs stage has only what
+   * the hooks left of it.
+   */
+  #deadline(request: VssRequest): number {
+    const own = request.readAt + this.#deps.requestTimeoutMs;
+    const frozen = this.#deps.engine.frozen;
+    const kernelTimeoutMs = this.#device?.kernelTimeoutMs;
+    if (request.op !== 'freeze' || !frozen || frozen.msgid !== request.msgidText || frozen.readAt === undefined || kernelTimeoutMs === undefined) return own;
+    return Math.min(own, frozen.readAt + kernelTimeoutMs - KERNEL_MARGIN_MS);
   }
 
   #within(promise: Promise<unknown>, ms: number): Promise<boolean> {

@@ -434,8 +434,9 @@ export class VssAgent {
       const record = this.#begin('check', request.msgidText, 'host');
       if (problem !== undefined) return this.#fail(request, record, `cannot be application-consistent: ${problem}`);
       this.#guard?.describe({ op: 'host request', since: this.#bornAt });
-      // The fs role: a mount that cannot be frozen consistently fails CHECK, naming it.
-      const fsProblems = await this.#engine.checkFs();
+      // The fs role: a mount that cannot be frozen consistently fails CHECK, naming it; on its own
+      // channel the fs device's CHECK (sent after this one succeeds) says so, as hv_vss_daemon would.
+      const fsProblems = this.#engine.fsChannel ? [] : await this.#engine.checkFs();
       if (fsProblems.length > 0) return this.#fail(request, record, `cannot be consistent: ${fsProblems.join('; ')}`);
       const scan = await this.#engine.hooks.scan();
       const result = await this.#engine.hooks.check(scan, { reason: 'host', msgid: request.msgidText, deadline: this.#deadline(request), signal: this.#stop.signal });
@@ -477,6 +478,7 @@ export class VssAgent {
       reason: 'host',
       msgid: request.msgidText,
       deadline,
+      readAt: request.readAt,
       signal: this.#stop.signal,
       watchdogMs: this.#settings.maxFrozenMs,
       onWatchdog: () => this.#watchdog(request.msgidText),

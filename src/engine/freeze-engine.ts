@@ -48,10 +48,18 @@ export interface Freeze {
   readonly hooks: readonly FrozenHook[];
   /** The file systems held frozen by the fs stage, in freeze order (the intent's list until it has run). */
   readonly mounts: readonly PlannedMount[];
+  /** When the host's FREEZE was read (monotonic), for a host freeze: the fs channel's FREEZE of the same transaction counts its deadline from it. */
+  readonly readAt?: number;
 }
 
 export interface FreezeRequest extends Omit<RunContext, 'deadline'> {
   readonly deadline?: number;
+  /**
+   * When the host's request was read (monotonic). The kernel has one timer for the whole
+   * transaction, started before this read: the fs channel's FREEZE, which comes after the
+   * application's, has only what is left of it.
+   */
+  readonly readAt?: number;
   /** Arm a watchdog: `onWatchdog` is called this long after the intent unless thawed before. */
   readonly watchdogMs?: number;
   readonly onWatchdog?: () => void;
@@ -161,7 +169,7 @@ export class FreezeEngine {
   async freeze(request: FreezeRequest): Promise<FreezeAttempt> {
     if (this.#frozen) throw new Error('FreezeEngine.freeze: already frozen; thaw first');
     const scan = await this.hooks.scan();
-    const { watchdogMs, onWatchdog, ...context } = request;
+    const { watchdogMs, onWatchdog, readAt, ...context } = request;
     // The plan is made before anything is frozen: a mount it refuses fails the freeze now. Only a
     // host freeze freezes file systems: a manual one (hvvss freeze -- CMD) runs a command that
     // may well write to them.
@@ -211,7 +219,12 @@ export class FreezeEngine {
       return { ok: false, result: { ...failed(problem), frozen: [] } };
     }
     const watchdog = watchdogMs === undefined ? undefined : this.#clock.setTimer(watchdogMs, () => onWatchdog?.(), { unref: true });
-    const frozen: FrozenState = { freeze: { reason: request.reason, msgid, since, watchdogAt }, hooks: intended.map((hook) => ({ hook })), mounts: held, watchdog };
+    const frozen: FrozenState = {
+      freeze: { reason: request.reason, msgid, since, watchdogAt, ...(readAt === undefined ? {} : { readAt }) },
+      hooks: intended.map((hook) => ({ hook })),
+      mounts: held,
+      watchdog,
+    };
     this.#frozen = frozen;
     // From here until the last thaw the file systems may be suspended: keep lines in memory.
     this.#log.hold();
