@@ -20,6 +20,7 @@ import { hookName, hooksDir, shellHook } from './lib/hooks.ts';
 import { cpuUse, openFds, rssKiB, type CpuUse } from './lib/proc.ts';
 import { allFinite, slope } from './lib/stats.ts';
 import type { BenchResult, Table } from './lib/report.ts';
+import { borrowFsDevice, fsRegistered, fsRoleArgs, loopMounts } from './lib/fs-role.ts';
 
 const GROWTH_GOAL_KIB = 2048;
 /** Issue 13's goals: the daemon's RSS against an idle `node -e`, after start and after the cycles. */
@@ -116,6 +117,32 @@ async function runCycles(ctx: BenchContext, daemon: Agent, cycles: number, label
   return { rssStart, rssEnd: rssKiB(daemon.pid), samples, fdsStart, fdsEnd: openFds(daemon.pid) };
 }
 
+/**
+ * The daemon as shipped with the fs role (issue 13): registered on the fs device as well, one
+ * loop-mounted ext4 in its plan (frozen and thawed by every cycle). Fewer cycles than above:
+ * each one syncs and freezes a real file system.
+ */
+async function fsRoleRun(ctx: BenchContext, hooks: string, root: string, cycles: number): Promise<Cycled> {
+  const loops = loopMounts(1);
+  let giveBack: (() => Promise<void>) | undefined;
+  try {
+    giveBack = await borrowFsDevice(ctx);
+    const daemon = await startDaemon(ctx, { hooksDir: hooks, root, nodeFlags: DAEMON_NODE_FLAGS, extra: fsRoleArgs(ctx, loops.includes) });
+    try {
+      await fsRegistered(ctx);
+      return await runCycles(ctx, daemon, cycles, 'fs role');
+    } finally {
+      await daemon.stop();
+    }
+  } finally {
+    try {
+      loops.cleanup();
+    } finally {
+      await giveBack?.();
+    }
+  }
+}
+
 /** RSS change per 100 cycles over the second half of the run: a leak keeps a slope, a warm-up does not. */
 function trend(run: Cycled): number {
   const half = run.samples.slice(Math.floor(run.samples.length / 2));
@@ -138,7 +165,8 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
   if (barePid === undefined) throw new Error('cannot start the idle node reference');
 
   const diagIdleS = idleS / 2;
-  let shipped: Cycled, capped: Cycled, bareRss: number;
+  const fsCycles = ctx.quick ? 20 : 100;
+  let shipped: Cycled, capped: Cycled, fsRole: Cycled, bareRss: number;
   let idle: CpuDelta, bareIdle: CpuDelta, slots: number[], diagIdle: CpuDelta, diagBareIdle: CpuDelta, diagSlots: number[];
   try {
     const daemon = await startDaemon(ctx, { hooksDir: dir, root: join(root, 'daemon'), nodeFlags: DAEMON_NODE_FLAGS });
@@ -158,6 +186,7 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
     } finally {
       await diag.stop();
     }
+    fsRole = await fsRoleRun(ctx, dir, join(root, 'daemon-fs'), fsCycles);
   } finally {
     bare.kill('SIGKILL');
   }
@@ -165,7 +194,7 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
   const growth = shipped.rssEnd - shipped.rssStart;
   const cappedGrowth = capped.rssEnd - capped.rssStart;
   const fdChanges = fdDiff(fdSummary(shipped.fdsStart), fdSummary(shipped.fdsEnd));
-  const failures = allFinite(shipped.rssStart, shipped.rssEnd, capped.rssEnd, bareRss, responderRss, idle.ticks, idle.switches, trend(shipped)) ? [] : ['no figures'];
+  const failures = allFinite(shipped.rssStart, shipped.rssEnd, capped.rssEnd, fsRole.rssStart, fsRole.rssEnd, bareRss, responderRss, idle.ticks, idle.switches, trend(shipped)) ? [] : ['no figures'];
   const perMinute = (n: number, seconds: number) => ((n / seconds) * 60).toFixed(1);
   const threads = (d: CpuDelta) => Object.entries(d.byThread).map(([name, n]) => `${name} ${n}`).join(', ') || 'none';
   const rssTable: Table = {
@@ -197,6 +226,14 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
         rows: [
           ['C responder, registered', mib(responderRss), signedMib(shipped.rssStart - responderRss)],
           ['idle node -e', mib(bareRss), signedMib(shipped.rssStart - bareRss)],
+        ],
+      },
+      {
+        caption: `With the fs role (daemon as shipped, --fs-role on the fs device, one loop-mounted ext4 frozen and thawed by each of ${fsCycles} FREEZE/THAW cycles)`,
+        columns: ['Moment', 'RSS', 'vs idle node -e', 'vs the daemon without the fs role, same moment'],
+        rows: [
+          [`after start (+${SETTLE_MS / 1000} s)`, mib(fsRole.rssStart), `${(fsRole.rssStart / bareRss).toFixed(2)}x`, signedMib(fsRole.rssStart - shipped.rssStart)],
+          [`${SETTLE_MS / 1000} s after ${fsCycles} cycles`, mib(fsRole.rssEnd), `${(fsRole.rssEnd / bareRss).toFixed(2)}x`, ''],
         ],
       },
       {
@@ -267,8 +304,12 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
           (periodic(slots) ? ' As shipped it is still periodic: a timer of the daemon\'s own; `strace -f -tt -p PID` shows the epoll_wait timeouts.' : ''),
       },
     ],
-    notes: [`${shipped.fdsStart.size} descriptors after start: ${[...fdSummary(shipped.fdsStart)].map(([k, n]) => `${k} ×${n}`).join(', ')}.`],
+    notes: [
+      `With the fs role the daemon also loads koffi's FIFREEZE/FITHAW bindings at start (so a thaw never waits on an import) and opens the fs device: ` +
+        `${signedMib(fsRole.rssStart - shipped.rssStart)} after start over the daemon without it; ${fsRole.fdsStart.size} descriptors after start, ${fsRole.fdsEnd.size} after the cycles.`,
+      `${shipped.fdsStart.size} descriptors after start: ${[...fdSummary(shipped.fdsStart)].map(([k, n]) => `${k} ×${n}`).join(', ')}.`,
+    ],
     failures,
-    data: { shipped, capped, bareRss, responderRss, idle, bareIdle, idleS, fdChanges },
+    data: { shipped, capped, fsRole, bareRss, responderRss, idle, bareIdle, idleS, fdChanges },
   };
 }

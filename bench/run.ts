@@ -21,6 +21,7 @@ import { thawReaction } from './thaw-reaction.ts';
 import { footprint } from './footprint.ts';
 import { cliStart } from './cli-start.ts';
 import { soak } from './soak.ts';
+import { fsFreeze } from './fs-freeze.ts';
 
 const BENCHMARKS: ReadonlyArray<{ name: string; title: string; run: (ctx: BenchContext) => Promise<BenchResult> }> = [
   { name: 'floor', title: '1. Response floor', run: responseFloor },
@@ -29,6 +30,7 @@ const BENCHMARKS: ReadonlyArray<{ name: string; title: string; run: (ctx: BenchC
   { name: 'footprint', title: '4. Footprint', run: footprint },
   { name: 'cli', title: '5. CLI start', run: cliStart },
   { name: 'soak', title: '6. Soak', run: soak },
+  { name: 'fs', title: '7. File-system freeze', run: fsFreeze },
 ];
 
 /** The emulated kernel's limit for the whole run: short, so the soak's hanging hooks finish in minutes. */

@@ -117,7 +117,7 @@ export function renderReport(input: ReportInput): string {
   out.push('export PATH="$PWD/node_modules/.bin:$PATH"   # the project\'s Node 24');
   out.push('npm run bench                                 # full run: rewrites docs/benchmarks.md (about 8 minutes)');
   out.push('npm run bench -- --quick                      # smoke run (CI): < 2 minutes, report to a temporary file and stdout');
-  out.push('npm run bench -- --only floor,dispatch        # some benchmarks: floor, dispatch, thaw, footprint, cli, soak');
+  out.push('npm run bench -- --only floor,dispatch        # some benchmarks: floor, dispatch, thaw, footprint, cli, soak, fs');
   out.push('npm run bench -- --out /tmp/bench.md          # full run written elsewhere');
   out.push('```');
   out.push('');

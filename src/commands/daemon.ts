@@ -186,6 +186,7 @@ Without -n it detaches and logs to syslog (ident hvvss, facility daemon); the pa
                   clock: systemClock,
                   log: logger,
                   requestTimeoutMs,
+                  history: agent.history,
                   rollback: (why) => {
                     const frozen = engine.frozen;
                     if (frozen) agent.thawLater(frozen.since, 'rollback', why);

@@ -8,10 +8,13 @@ import { opName } from '../protocol/hv-vss.ts';
 import type { AnswerReceipt, RequestChannel, VssRequest } from '../native/vss-device.ts';
 import type { AgentLogger } from '../log/logger.ts';
 import type { Clock } from '../util/clock.ts';
-import type { HookReason, HookResult, SequenceResult } from '../hooks/index.ts';
+import type { HookReason } from '../hooks/index.ts';
 import type { FrozenRecord } from '../state/freeze-journal.ts';
 import type { FreezeEngine } from '../engine/freeze-engine.ts';
 import { describeHolder, type Claim } from '../state/hooks-lock.ts';
+import { TransactionHistory, type StageResults, type TransactionCount, type TransactionRecord } from './transaction-history.ts';
+
+export type { TransactionCount, TransactionRecord } from './transaction-history.ts';
 
 /**
  * The hooks lock shared with the operator commands (HooksLock; a fake in unit tests). The agent
@@ -35,19 +38,6 @@ export interface AgentSettings {
 
 export type AgentPhase = 'starting' | 'idle' | 'checking' | 'freezing' | 'frozen' | 'thawing' | 'stopping';
 
-export interface TransactionRecord {
-  readonly op: string;
-  readonly msgid: string;
-  /** host for requests from the kernel; watchdog, recovery, shutdown, rollback for the agent's own thaws. */
-  readonly reason: HookReason;
-  readonly startedAt: string;
-  durationMs: number;
-  result: 'success' | 'fail';
-  answer?: { status: 'success' | 'fail'; elapsedMs: number; late: boolean; delivered: boolean };
-  hooks: HookResult[];
-  problems: string[];
-}
-
 export interface AgentStatus {
   readonly phase: AgentPhase;
   readonly current: { readonly op: string; readonly msgid: string; readonly since: string } | undefined;
@@ -69,13 +59,6 @@ export interface AgentStatus {
   readonly lateAnswers: number;
 }
 
-export interface TransactionCount {
-  readonly op: string;
-  readonly reason: HookReason;
-  readonly result: 'success' | 'fail';
-  readonly count: number;
-}
-
 /** What #answer tells: the kernel's receipt, and whether the write itself worked. */
 type Delivery = AnswerReceipt & { readonly delivered: boolean };
 
@@ -84,8 +67,6 @@ interface Thawing {
   readonly record: TransactionRecord;
   readonly done: Promise<boolean>;
 }
-
-const HISTORY = 20;
 
 export class VssAgent {
   #device: RequestChannel | undefined;
@@ -96,11 +77,8 @@ export class VssAgent {
   readonly #bornAt: string;
   #phase: AgentPhase = 'starting';
   #current: AgentStatus['current'];
-  readonly #history: TransactionRecord[] = [];
-  readonly #counters = new Map<string, TransactionCount>();
-  #lateAnswers = 0;
-  /** Monotonic start of each transaction, for its duration. */
-  readonly #startedAt = new WeakMap<TransactionRecord, number>();
+  /** The last transactions and the counters; the fs device's FsAgent records into it too. */
+  readonly history: TransactionHistory;
   /** Every operation runs under this chain: requests, watchdog and shutdown never interleave. */
   #queue: Promise<unknown> = Promise.resolve();
   /**
@@ -116,8 +94,9 @@ export class VssAgent {
   /** A host freeze that broke before its THAW (see breakFreeze): that THAW answers failure, saying why. */
   #broken: string | undefined;
 
-  constructor(deps: { engine: FreezeEngine; clock: Clock; log: AgentLogger; settings: AgentSettings; guard?: HooksGuard }) {
+  constructor(deps: { engine: FreezeEngine; clock: Clock; log: AgentLogger; settings: AgentSettings; guard?: HooksGuard; history?: TransactionHistory }) {
     this.#guard = deps.guard;
+    this.history = deps.history ?? new TransactionHistory(deps.clock, deps.log);
     this.#engine = deps.engine;
     this.#clock = deps.clock;
     this.#log = deps.log;
@@ -138,9 +117,9 @@ export class VssAgent {
         ...(frozen.mounts.length > 0 ? { mounts: frozen.mounts.map((m) => m.mountpoint) } : {}),
         watchdogAt: (frozen.watchdogAt ?? frozen.since).toISOString(),
       },
-      transactions: this.#history,
-      counters: [...this.#counters.values()],
-      lateAnswers: this.#lateAnswers,
+      transactions: this.history.records,
+      counters: this.history.counters,
+      lateAnswers: this.history.lateAnswers,
     };
   }
 
@@ -468,8 +447,9 @@ export class VssAgent {
       const record = this.#begin('check', request.msgidText, 'host');
       if (problem !== undefined) return this.#fail(request, record, `cannot be application-consistent: ${problem}`);
       this.#guard?.describe({ op: 'host request', since: this.#bornAt });
-      // The fs role: a mount that cannot be frozen consistently fails CHECK, naming it.
-      const fsProblems = await this.#engine.checkFs();
+      // The fs role: a mount that cannot be frozen consistently fails CHECK, naming it; on its own
+      // channel the fs device's CHECK (sent after this one succeeds) says so, as hv_vss_daemon would.
+      const fsProblems = this.#engine.fsChannel ? [] : await this.#engine.checkFs();
       if (fsProblems.length > 0) return this.#fail(request, record, `cannot be consistent: ${fsProblems.join('; ')}`);
       const scan = await this.#engine.hooks.scan();
       const result = await this.#engine.hooks.check(scan, { reason: 'host', msgid: request.msgidText, deadline: this.#deadline(request), signal: this.#stop.signal });
@@ -512,13 +492,14 @@ export class VssAgent {
       reason: 'host',
       msgid: request.msgidText,
       deadline,
+      readAt: request.readAt,
       signal: this.#stop.signal,
       watchdogMs: this.#settings.maxFrozenMs,
       onWatchdog: () => this.#watchdog(request.msgidText),
       onBrokenFreeze: (event) =>
         this.#log.error(`BROKEN FREEZE: resident hook ${event.hook} (pid ${event.pid}) ended while frozen (${event.signal ?? `exit ${event.exitCode}`}); the thaw will report failure`),
     });
-    this.#collect(record, attempt.result);
+    this.#collect(record, { ...attempt.result, ...(attempt.fs ? { mounts: attempt.fs.results } : {}) });
     if (!attempt.ok) return this.#failFreeze(request, record, attempt.result.problems[0] ?? 'a hook failed');
     const elapsed = this.#clock.now() - request.readAt;
     if (this.#clock.now() >= deadline) {
@@ -619,26 +600,15 @@ export class VssAgent {
   }
 
   #begin(op: string, msgid: string, reason: HookReason): TransactionRecord {
-    const record: TransactionRecord = { op, msgid, reason, startedAt: this.#clock.wallNow().toISOString(), durationMs: 0, result: 'fail', hooks: [], problems: [] };
-    this.#startedAt.set(record, this.#clock.now());
-    this.#history.unshift(record);
-    if (this.#history.length > HISTORY) this.#history.length = HISTORY;
-    return record;
+    return this.history.begin(op, msgid, reason);
   }
 
-  #collect(record: TransactionRecord, result: SequenceResult): void {
-    record.hooks.push(...result.results);
-    record.problems.push(...result.problems);
+  #collect(record: TransactionRecord, result: StageResults): void {
+    this.history.collect(record, result);
   }
 
   #end(record: TransactionRecord, result: 'success' | 'fail'): void {
-    record.result = result;
-    const key = `${record.op}\0${record.reason}\0${result}`;
-    const count = this.#counters.get(key);
-    this.#counters.set(key, { op: record.op, reason: record.reason, result, count: (count?.count ?? 0) + 1 });
-    record.durationMs = Math.round(this.#clock.now() - (this.#startedAt.get(record) ?? this.#clock.now()));
-    // A host request's answer line already said it; the agent's own work (rollback, watchdog, ...) gets its summary here.
-    this.#log.log(record.answer && record.reason === 'host' ? 'debug' : 'info', `${record.op} (${record.reason}, msgid ${record.msgid || '-'}): ${result} in ${record.durationMs} ms`);
+    this.history.end(record, result);
   }
 
   #kernelTimeoutMs(): number {
@@ -654,13 +624,12 @@ export class VssAgent {
     } catch (err) {
       const elapsedMs = Math.round(this.#clock.now() - request.readAt);
       const problem = `the ${status} answer could not be written: ${(err as Error).message}`;
-      record.answer = { status, elapsedMs, late: false, delivered: false };
+      this.history.answered(record, { status, elapsedMs, late: false, delivered: false });
       record.problems.push(problem);
       this.#log.error(`${opName(request.opt).toUpperCase()} (msgid ${request.msgidText}): ${problem}`);
       return { status, elapsedMs, late: false, delivered: false };
     }
-    record.answer = { status, elapsedMs: Math.round(receipt.elapsedMs), late: receipt.late, delivered: true };
-    if (receipt.late) this.#lateAnswers += 1;
+    this.history.answered(record, { status, elapsedMs: Math.round(receipt.elapsedMs), late: receipt.late, delivered: true });
     const line = `answered ${status} to ${opName(request.opt)} (msgid ${request.msgidText}) ${Math.round(receipt.elapsedMs)} ms after reading it`;
     if (receipt.late) this.#log.error(`${line}: LATE, past the kernel's ${this.#kernelTimeoutMs()} ms limit, so the kernel ignored it`);
     else this.#log.info(line);

@@ -30,7 +30,7 @@ import type { FreezeJournal, FrozenRecord } from '../state/freeze-journal.ts';
 import type { HoldingLogger } from '../log/logger.ts';
 import type { Clock, Timer } from '../util/clock.ts';
 import { stopLeftoverFreezes, type LeftoverProcess } from './leftover-freezes.ts';
-import { HOLDING_ACTIONS, recoverMounts, type FsOutcome, type FsStage, type RecordedMount } from '../fs/fs-stage.ts';
+import { HOLDING_ACTIONS, recoverMounts, type FsOutcome, type FsStage, type MountResult, type RecordedMount } from '../fs/fs-stage.ts';
 import type { PlannedMount } from '../fs/mount-plan.ts';
 
 /** How long a leftover freeze hook gets between SIGTERM and SIGKILL at recovery. */
@@ -48,10 +48,18 @@ export interface Freeze {
   readonly hooks: readonly FrozenHook[];
   /** The file systems held frozen by the fs stage, in freeze order (the intent's list until it has run). */
   readonly mounts: readonly PlannedMount[];
+  /** When the host's FREEZE was read (monotonic), for a host freeze: the fs channel's FREEZE of the same transaction counts its deadline from it. */
+  readonly readAt?: number;
 }
 
 export interface FreezeRequest extends Omit<RunContext, 'deadline'> {
   readonly deadline?: number;
+  /**
+   * When the host's request was read (monotonic). The kernel has one timer for the whole
+   * transaction, started before this read: the fs channel's FREEZE, which comes after the
+   * application's, has only what is left of it.
+   */
+  readonly readAt?: number;
   /** Arm a watchdog: `onWatchdog` is called this long after the intent unless thawed before. */
   readonly watchdogMs?: number;
   readonly onWatchdog?: () => void;
@@ -62,6 +70,11 @@ export interface FreezeAttempt {
   readonly result: FreezeResult;
   /** What the fs stage did, when it ran. */
   readonly fs?: FsOutcome;
+}
+
+/** A thaw's outcome: the hooks', and what the fs stage did to each file system (for the transaction history). */
+export interface ThawResult extends SequenceResult {
+  readonly mounts?: readonly MountResult[];
 }
 
 export interface ThawOptions {
@@ -156,7 +169,7 @@ export class FreezeEngine {
   async freeze(request: FreezeRequest): Promise<FreezeAttempt> {
     if (this.#frozen) throw new Error('FreezeEngine.freeze: already frozen; thaw first');
     const scan = await this.hooks.scan();
-    const { watchdogMs, onWatchdog, ...context } = request;
+    const { watchdogMs, onWatchdog, readAt, ...context } = request;
     // The plan is made before anything is frozen: a mount it refuses fails the freeze now. Only a
     // host freeze freezes file systems: a manual one (hvvss freeze -- CMD) runs a command that
     // may well write to them.
@@ -206,7 +219,12 @@ export class FreezeEngine {
       return { ok: false, result: { ...failed(problem), frozen: [] } };
     }
     const watchdog = watchdogMs === undefined ? undefined : this.#clock.setTimer(watchdogMs, () => onWatchdog?.(), { unref: true });
-    const frozen: FrozenState = { freeze: { reason: request.reason, msgid, since, watchdogAt }, hooks: intended.map((hook) => ({ hook })), mounts: held, watchdog };
+    const frozen: FrozenState = {
+      freeze: { reason: request.reason, msgid, since, watchdogAt, ...(readAt === undefined ? {} : { readAt }) },
+      hooks: intended.map((hook) => ({ hook })),
+      mounts: held,
+      watchdog,
+    };
     this.#frozen = frozen;
     // From here until the last thaw the file systems may be suspended: keep lines in memory.
     this.#log.hold();
@@ -295,7 +313,7 @@ export class FreezeEngine {
    * Thaws what is frozen, in reverse, every hook even if one fails; then writes the held log
    * lines and clears the journal. Nothing frozen: nothing to do, nothing written.
    */
-  async thaw(reason: HookReason, options: ThawOptions = {}): Promise<SequenceResult> {
+  async thaw(reason: HookReason, options: ThawOptions = {}): Promise<ThawResult> {
     // An fs channel freeze under way finishes first: its mounts are then thawed here too.
     await this.#fsOp;
     const frozen = this.#frozen;
@@ -308,7 +326,7 @@ export class FreezeEngine {
   }
 
   /** A file system that could not be thawed: the journal stays, so the next start (or request) tries again. */
-  #keepJournal(result: SequenceResult, still: readonly PlannedMount[]): SequenceResult {
+  #keepJournal(result: ThawResult, still: readonly PlannedMount[]): ThawResult {
     const problem =
       `${still.map((m) => m.mountpoint).join(', ')} could not be thawed: the freeze journal ${this.journal.path} is kept, ` +
       'so the next start of the daemon (or "hvvss thaw") tries again';
@@ -316,13 +334,15 @@ export class FreezeEngine {
     return { ...result, ok: false, problems: [...result.problems, problem] };
   }
 
-  async #thawFrozen(frozen: FrozenState, reason: HookReason, options: ThawOptions): Promise<SequenceResult> {
+  async #thawFrozen(frozen: FrozenState, reason: HookReason, options: ThawOptions): Promise<ThawResult> {
     frozen.watchdog?.cancel();
     // File systems first: a thaw hook may write to them.
     const fsProblems: string[] = [];
+    const mounts: MountResult[] = [];
     if (frozen.mounts.length > 0) {
       const fs = this.fs ? await this.fs.thaw(frozen.mounts) : await this.#recoverMounts(frozen.mounts.map(recorded));
       fsProblems.push(...fs.problems);
+      mounts.push(...fs.results);
       frozen.mounts = [...fs.held];
     }
     let result: SequenceResult;
@@ -339,7 +359,8 @@ export class FreezeEngine {
     this.#frozen = undefined;
     // Every hook is thawed: writing is safe again.
     this.#log.flush();
-    return fsProblems.length === 0 ? result : { ...result, ok: false, problems: [...fsProblems, ...result.problems] };
+    const withMounts: ThawResult = mounts.length > 0 ? { ...result, mounts } : result;
+    return fsProblems.length === 0 ? withMounts : { ...withMounts, ok: false, problems: [...fsProblems, ...result.problems] };
   }
 
   /**
@@ -348,7 +369,7 @@ export class FreezeEngine {
    * checks there, never from a path read from the file. A hooks directory that cannot be used
    * keeps the journal, so the thaw is tried again once it is fixed.
    */
-  async recover(record: FrozenRecord, options: ThawOptions = {}): Promise<SequenceResult> {
+  async recover(record: FrozenRecord, options: ThawOptions = {}): Promise<ThawResult> {
     if (this.#frozen) throw new Error('FreezeEngine.recover: already frozen');
     const scan = await this.hooks.scan();
     if (scan.problem) {
@@ -376,6 +397,7 @@ export class FreezeEngine {
     }
     // The file systems first (before the thaw hooks, which may write to them), by the plan's rules.
     const fsProblems: string[] = [];
+    const recoveredMounts: MountResult[] = [];
     let stillFrozen: readonly RecordedMount[] = [];
     if (record.mounts && record.mounts.length > 0) {
       // Until they are thawed, a log line written to a file on one of them would block: hold them.
@@ -388,12 +410,14 @@ export class FreezeEngine {
         fs = { ok: false, results: [], problems: [`cannot thaw the file systems: ${(err as Error).message}`], held: record.mounts as PlannedMount[] };
       }
       fsProblems.push(...fs.problems);
+      recoveredMounts.push(...fs.results);
       stillFrozen = fs.held;
     }
     const frozen: FrozenState = { freeze: { reason: record.reason, msgid: record.msgid, since: new Date(record.since), watchdogAt: undefined }, hooks, mounts: [], watchdog: undefined };
     this.#frozen = frozen;
     const thawed = await this.#thawFrozen(frozen, 'recovery', options);
-    const result = fsProblems.length === 0 ? thawed : { ...thawed, ok: false, problems: [...fsProblems, ...thawed.problems] };
+    const withMounts: ThawResult = recoveredMounts.length > 0 ? { ...thawed, mounts: [...recoveredMounts, ...(thawed.mounts ?? [])] } : thawed;
+    const result = fsProblems.length === 0 ? withMounts : { ...withMounts, ok: false, problems: [...fsProblems, ...thawed.problems] };
     if (stillFrozen.length > 0) {
       const kept = this.#keepJournal(result, stillFrozen as PlannedMount[]);
       return { ...kept, problems: [...problems, ...kept.problems] };
@@ -403,7 +427,7 @@ export class FreezeEngine {
     return { ...cleared, ok: cleared.ok && problems.length === 0, problems: [...problems, ...cleared.problems] };
   }
 
-  async #clear(result: SequenceResult, reason: HookReason, record: boolean): Promise<SequenceResult> {
+  async #clear(result: ThawResult, reason: HookReason, record: boolean): Promise<ThawResult> {
     try {
       await this.journal.clear(record ? { at: this.#clock.wallNow().toISOString(), reason, ok: result.ok } : undefined);
       return result;

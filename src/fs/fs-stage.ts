@@ -79,7 +79,8 @@ const COMMAND_TIMEOUT_MS = 10_000;
 
 function runCommand(file: string, args: readonly string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(file, [...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, _stdout, stderr) => {
+    // execFile takes whole milliseconds only (a deadline's remainder is fractional).
+    execFile(file, [...args], { timeout: Math.max(1, Math.ceil(timeoutMs)), encoding: 'utf8' }, (err, _stdout, stderr) => {
       if (!err) return resolve();
       const why = err.killed ? `killed after ${timeoutMs} ms` : stderr.trim() || err.message;
       reject(new Error(`${file} ${args.join(' ')}: ${why}`));

@@ -27,6 +27,19 @@ function registeredOn(snap: DaemonSnapshot): string {
   return fs ? `${snap.device} and ${fs.path} (fs role)` : snap.device;
 }
 
+/** The op as counted and shown: "fs freeze" for a request of the fs device, so it is told apart from the application device's. */
+function opOf(t: StatusReport['transactions'][number]): string {
+  return t.device ? `${t.device} ${t.op}` : t.op;
+}
+
+type MountResult = NonNullable<StatusReport['transactions'][number]['mounts']>[number];
+
+/** One file system's result in a transaction: what was done to it, how it went, how long it took. */
+function mountLine(m: MountResult): string {
+  const how = `${m.ok ? 'ok' : 'FAILED'}, ${Math.round(m.durationMs)} ms${m.note ? ` (${m.note})` : ''}`;
+  return `${m.op.padEnd(6)} ${m.mountpoint} (${m.fstype}, ${m.action}): ${how}${m.error ? `: ${m.error}` : ''}`;
+}
+
 export function renderStatus(report: StatusReport): string {
   const now = Date.parse(report.checkedAt);
   const lines: string[] = [`hvvss status: ${HEALTH_TEXT[report.health]}`];
@@ -89,7 +102,9 @@ export function renderStatus(report: StatusReport): string {
       const hooks = t.hooks.map((h) => `${h.hook} ${h.ok ? '' : 'FAILED '}${Math.round(h.durationMs)} ms`).join(', ');
       const answer = t.answer ? `, answered ${t.answer.status} in ${t.answer.elapsedMs} ms${t.answer.late ? ' LATE' : ''}` : '';
       const problems = t.problems.length > 0 ? `; ${t.problems.join('; ')}` : '';
-      lines.push(`  ${t.startedAt}  ${t.op.padEnd(6)} msgid ${(t.msgid || '-').padEnd(6)} ${t.result.padEnd(7)} ${t.reason.padEnd(8)} ${t.durationMs} ms${answer}${hooks ? ` [${hooks}]` : ''}${problems}`);
+      const op = opOf(t);
+      lines.push(`  ${t.startedAt}  ${op.padEnd(6)} msgid ${(t.msgid || '-').padEnd(6)} ${t.result.padEnd(7)} ${t.reason.padEnd(8)} ${t.durationMs} ms${answer}${hooks ? ` [${hooks}]` : ''}${problems}`);
+      for (const m of t.mounts ?? []) lines.push(`    ${mountLine(m)}`);
     }
   }
   for (const problem of report.problems) lines.push(`problem:   ${problem}`);
@@ -130,18 +145,26 @@ export function renderPrometheus(report: StatusReport): string {
   // The daemon keeps its last 20 transactions: these count those, newest first.
   const counts = new Map<string, { op: string; result: string; n: number }>();
   for (const t of report.transactions) {
-    const key = `${t.op}\0${t.result}`;
-    const entry = counts.get(key) ?? { op: t.op, result: t.result, n: 0 };
+    const key = `${opOf(t)}\0${t.result}`;
+    const entry = counts.get(key) ?? { op: opOf(t), result: t.result, n: 0 };
     entry.n += 1;
     counts.set(key, entry);
   }
   metric('hvvss_recent_transactions', 'gauge', 'Transactions among the last ones the daemon keeps (up to 20), by op and result.', [...counts.values()].map((c) => [{ op: c.op, result: c.result }, c.n]));
   const lastByOp = new Map<string, (typeof report.transactions)[number]>();
-  for (const t of report.transactions) if (!lastByOp.has(t.op)) lastByOp.set(t.op, t);
-  metric('hvvss_last_transaction_seconds', 'gauge', 'Duration of the last transaction of each op.', [...lastByOp.values()].map((t) => [{ op: t.op, result: t.result }, t.durationMs / 1000]));
-  metric('hvvss_last_transaction_timestamp_seconds', 'gauge', 'Start of the last transaction of each op (Unix time).', [...lastByOp.values()].map((t) => [{ op: t.op }, Date.parse(t.startedAt) / 1000]));
+  for (const t of report.transactions) if (!lastByOp.has(opOf(t))) lastByOp.set(opOf(t), t);
+  metric('hvvss_last_transaction_seconds', 'gauge', 'Duration of the last transaction of each op.', [...lastByOp.values()].map((t) => [{ op: opOf(t), result: t.result }, t.durationMs / 1000]));
+  metric('hvvss_last_transaction_timestamp_seconds', 'gauge', 'Start of the last transaction of each op (Unix time).', [...lastByOp.values()].map((t) => [{ op: opOf(t) }, Date.parse(t.startedAt) / 1000]));
   const hookSamples: Array<[Record<string, string>, number]> = [];
   for (const t of lastByOp.values()) for (const h of t.hooks) hookSamples.push([{ hook: h.hook, op: h.op, ok: String(h.ok) }, h.durationMs / 1000]);
   metric('hvvss_last_hook_seconds', 'gauge', 'Duration of each hook in the last transaction of each op.', hookSamples);
+  // The fs stage: the last transaction of each op that acted on file systems (fs device or application device).
+  const lastMounts = new Map<string, (typeof report.transactions)[number]>();
+  for (const t of report.transactions) if (t.mounts && t.mounts.length > 0 && !lastMounts.has(opOf(t))) lastMounts.set(opOf(t), t);
+  const mountSamples: Array<[Record<string, string>, number]> = [];
+  for (const t of lastMounts.values()) {
+    for (const m of t.mounts ?? []) mountSamples.push([{ mountpoint: m.mountpoint, fstype: m.fstype, action: m.action, op: m.op, ok: String(m.ok) }, m.durationMs / 1000]);
+  }
+  metric('hvvss_last_mount_seconds', 'gauge', 'Duration of each file system\'s freeze or thaw in the last transaction of each op that acted on file systems (the fs role).', mountSamples);
   return out.join('\n') + '\n';
 }
