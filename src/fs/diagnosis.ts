@@ -13,13 +13,19 @@ export interface FsDiagnosis {
   readonly fsDaemon: Pick<FsDaemonVerdict, 'refusesEveryBackup' | 'text'> & { readonly blocking: readonly string[] };
 }
 
-/** `policy` is an Error when the policy file could not be used: the diagnosis is then that error. */
-export async function diagnoseFs(policy: FsPolicy | Error = {}): Promise<FsDiagnosis | { readonly error: string }> {
+/**
+ * `policy` is an Error when the policy file could not be used: the diagnosis is then that error.
+ * `remountedByFreeze`: mount points a freeze under way made read-only (the journal names them).
+ * They are diagnosed as read-write, as they are between backups: otherwise a status taken during
+ * a freeze would call the ESP "skip: read-only" and hide what the next backup does with it.
+ */
+export async function diagnoseFs(policy: FsPolicy | Error = {}, remountedByFreeze: readonly string[] = []): Promise<FsDiagnosis | { readonly error: string }> {
   if (policy instanceof Error) return { error: policy.message };
   let os: MountTableOs;
   try {
     os = mountTableOs();
-    const entries = await readMountTable(os);
+    const remounted = new Set(remountedByFreeze);
+    const entries = (await readMountTable(os)).map((e) => (e.readOnly && remounted.has(e.mountpoint) ? { ...e, readOnly: false } : e));
     const plan = planMounts(entries, os, policy);
     const verdict = fsDaemonVerdict(entries, os);
     return {

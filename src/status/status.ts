@@ -237,7 +237,7 @@ export async function gatherStatus(input: StatusInput): Promise<StatusReport> {
   const fsRole = daemon.snapshot?.fsRole;
   const [scan, fs] = await Promise.all([
     scanHooks(hooksDir, { trustedUids: [...new Set([0, process.getuid?.() ?? 0])] }),
-    diagnoseFs(fsRole?.policy ?? input.fsPolicy ?? {}),
+    diagnoseFs(fsRole?.policy ?? input.fsPolicy ?? {}, record?.mounts?.filter((m) => m.action === 'remount-ro').map((m) => m.mountpoint)),
   ]);
   if (!('error' in fs) && fs.fsDaemon.refusesEveryBackup && !fsRole && fsRunning !== false) {
     // Not hvvss's health, but the reason the host's backups fail: said where the admin looks.

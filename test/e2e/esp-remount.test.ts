@@ -107,12 +107,16 @@ test('CHECK, FREEZE, THAW: read-only for the freeze, read-write after; the mount
   if (!s) return;
   const daemon = await startDaemon(s);
   await freeze(s, daemon);
-  const frozen = JSON.parse((await hvvssRun(['status', '--json', ...paths(s)])).stdout) as { freeze: { mounts: string[] } };
+  type PlanReport = { fs: { plan: { policyFile: string; mounts: Array<{ mountpoint: string; action: string; origin: string }> } } };
+  const frozen = JSON.parse((await hvvssRun(['status', '--json', ...paths(s)])).stdout) as PlanReport & { freeze: { mounts: string[] } };
   assert.deepEqual(frozen.freeze.mounts, [s.esp.mountpoint], 'the journal names only the mount hvvss remounted');
+  assert.equal(readOnly(s.esp.mountpoint), true);
+  // Read-only now because of this freeze: the plan still shows what a backup does with it.
+  assert.deepEqual(frozen.fs.plan.mounts.filter((m) => m.mountpoint === s.esp.mountpoint).map((m) => m.action), ['remount-ro']);
   assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
   assertAfter(s);
   // The plan is the live table's: read-write again, the daemon's policy line chose its action.
-  const report = JSON.parse((await hvvssRun(['status', '--json', ...paths(s)])).stdout) as { fs: { plan: { policyFile: string; mounts: Array<{ mountpoint: string; action: string; origin: string }> } } };
+  const report = JSON.parse((await hvvssRun(['status', '--json', ...paths(s)])).stdout) as PlanReport;
   assert.equal(report.fs.plan.policyFile, s.policy);
   assert.deepEqual(report.fs.plan.mounts.filter((m) => m.mountpoint === s.esp.mountpoint).map((m) => [m.action, m.origin]), [['remount-ro', `${s.policy}:2`]]);
   assert.deepEqual(s.fx.log(), ['10-db check host', '10-db freeze host', '10-db thaw host']);
