@@ -28,5 +28,15 @@ if (process.argv[2] === 'status') {
   const { runStatusFast } = await import('../dist/cli/status-fast.js');
   if (await runStatusFast(process.argv.slice(3))) process.exit();
 }
-const { runCli } = await import('../dist/cli/run-cli.js');
-await runCli(import.meta.url);
+// `hvvss daemon` as rc.d and the detached copy start it, likewise: oclif would otherwise stay in
+// the resident daemon's memory for its whole life. Once it has run, Node exits by itself, as after
+// oclif (log lines still queued on a pipe are written first).
+let ran = false;
+if (process.argv[2] === 'daemon') {
+  const { runDaemonFast } = await import('../dist/cli/daemon-fast.js');
+  ran = await runDaemonFast(process.argv.slice(3));
+}
+if (!ran) {
+  const { runCli } = await import('../dist/cli/run-cli.js');
+  await runCli(import.meta.url);
+}
