@@ -22,6 +22,8 @@ import { FsStage, loadedMountOps } from '../fs/fs-stage.ts';
 import { DEFAULT_HELPER } from '../fs/freeze-helper.ts';
 import { FsAgent } from './fs-agent.ts';
 import { openFsDevice, NO_FS_DEVICE } from './fs-device.ts';
+import { idleCollector } from './idle-collect.ts';
+import type { RequestChannel } from '../native/vss-device.ts';
 
 /**
  * Everything the daemon is told on its command line, under the flags' names (paths absolute,
@@ -206,9 +208,23 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
               },
             )
           : Promise.resolve();
+        // Every answer to the host re-arms the one collection after the burst (idle-collect.ts);
+        // so does start-up, a burst of its own (scan, recovery, registration).
+        const collector = idleCollector();
+        collector.touch();
+        const channel: RequestChannel = {
+          path: device.path,
+          kernelTimeoutMs: device.kernelTimeoutMs,
+          nextRequest: () => device.nextRequest(),
+          answer: (request, status) => {
+            collector.touch();
+            return device.answer(request, status);
+          },
+        };
         try {
-          await agent.run(device);
+          await agent.run(channel);
         } finally {
+          collector.stop();
           fsAgent?.stop();
           await fsDevice?.close();
           await fsLoop;
