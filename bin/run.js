@@ -37,7 +37,7 @@ if (process.argv[2] === 'daemon') {
   ran = await runDaemonFast(process.argv.slice(3));
 }
 if (!ran) {
-  // @oclif/core checks Node's version when it loads, with semver (a fifth of the bundled oclif
+  // @oclif/core checks Node's version when it loads, with semver (a tenth of the bundled oclif
   // chunk, about 10 ms of CPU per start) against its own package.json, which in the bundle it
   // cannot even find. The check above is the one that counts: skip oclif's, for its load only
   // (the variable is not left to the commands' children).
