@@ -36,6 +36,7 @@ interface ManifestFlag {
   env?: string;
   multiple?: boolean;
   dependsOn?: string[];
+  options?: readonly string[];
   default?: unknown;
   hasDynamicHelp?: boolean;
 }
@@ -43,7 +44,8 @@ interface ManifestFlag {
 /**
  * bin/run.js runs `hvvss daemon` without oclif too (src/cli/daemon-fast.ts), and there a flag read
  * differently would change what the daemon does, not only how a command prints: every property
- * that decides how a command line reads must match, or the build fails. A path's default is
+ * that decides how a command line reads (type, letter, variable, repeatable, dependencies, allowed
+ * values, default) must match, or the build fails. A path's default is
  * this OS's in the fast path and a description of both OSes' in the manifest: compared by
  * src/cli/flags.ts's own function, not here.
  */
@@ -51,7 +53,7 @@ function checkDaemonFastPath(flags: Record<string, ManifestFlag>): void {
   const row = (name: string, f: ManifestFlag | FastFlag, fast: boolean): string => {
     const isFast = (x: ManifestFlag | FastFlag): x is FastFlag => fast;
     const dflt = isFast(f) ? (f.osDefault ? 'os' : f.default?.()) : f.hasDynamicHelp && f.type === 'option' && f.default !== undefined ? 'os' : f.default;
-    return [name, f.type, f.char ?? '', f.env ?? '', f.type === 'option' ? String(f.multiple ?? false) : '', (f.dependsOn ?? []).join('+'), JSON.stringify(dflt ?? null)].join(':');
+    return [name, f.type, f.char ?? '', f.env ?? '', f.type === 'option' ? String(f.multiple ?? false) : '', (f.dependsOn ?? []).join('+'), (f.options ?? []).join('|'), JSON.stringify(dflt ?? null)].join(':');
   };
   const manifest = Object.entries(flags).map(([name, f]) => row(name, f, false)).sort();
   const fast = Object.entries(DAEMON_FLAGS).map(([name, f]) => row(name, f, true)).sort();

@@ -1,12 +1,13 @@
 // `hvvss daemon` without loading @oclif/core, for the command lines rc.d and the detached copy run
 // ("daemon -n --syslog --device ... --hooks-dir ... --pidfile ... --socket ... [--fs-role ...]"):
-// oclif parsed them in the daemon's own process and stayed in its memory for its whole life, about
-// a fifth of its RSS (docs/benchmarks.md, Footprint). As in status-fast.ts, only a command line
+// oclif parsed them in the daemon's own process and stayed in its memory for its whole life (5 MiB
+// of its RSS, docs/benchmarks.md, Footprint). As in status-fast.ts, only a command line
 // this reads exactly as oclif would runs here; anything else (help, an unknown or repeated flag,
 // grouped short flags, an argument, a value that looks like a flag or that oclif would refuse,
 // options that do not go together) returns false and goes through oclif, which prints the usage
 // or the error. scripts/manifest.ts checks DAEMON_FLAGS against the command's flags in the oclif
-// manifest (type, letter, variable, repeatable, dependencies, default), so the two cannot drift.
+// manifest (type, letter, variable, repeatable, dependencies, allowed values, default), so the two
+// cannot drift.
 import { resolve } from 'node:path';
 import { APP_DEVICE, KERNEL_TIMEOUT_MS } from '../protocol/hv-vss.ts';
 import { defaultPaths, pidfileIn, socketIn } from '../state/paths.ts';
@@ -31,9 +32,15 @@ export interface FastFlag {
   readonly default?: () => Value;
   /** A path's default depends on the OS: the manifest holds a description, not the value. */
   readonly osDefault?: boolean;
+  /** The only values oclif accepts (its `options`); any other goes to oclif, which says which are. */
+  readonly options?: readonly string[];
   /** The value from its text (command line or variable); undefined where oclif would refuse it. */
   readonly parse?: (input: string) => Value | undefined;
 }
+
+/** What oclif reads from TEXT given to FLAG, or undefined where it would refuse it. */
+const valueOf = (flag: FastFlag, text: string): Value | undefined =>
+  flag.options && !flag.options.includes(text) ? undefined : flag.parse ? flag.parse(text) : text;
 
 const seconds = (input: string): number | undefined => {
   const value = Number(input);
@@ -107,7 +114,7 @@ export function parseDaemonArgs(args: readonly string[], env: NodeJS.ProcessEnv 
     }
     const text = inline ?? args[++i];
     if (text === undefined || text === '' || text.startsWith('-')) return undefined;
-    const value = flag.parse ? flag.parse(text) : text;
+    const value = valueOf(flag, text);
     if (value === undefined) return undefined;
     if (flag.multiple) {
       // Only "--flag VALUE" repeated: a bare word after it (oclif may read it as another value) goes to oclif.
@@ -123,7 +130,7 @@ export function parseDaemonArgs(args: readonly string[], env: NodeJS.ProcessEnv 
     if (values.has(name) || flag.type !== 'option') continue;
     const fromEnv = flag.env === undefined ? undefined : env[flag.env];
     if (fromEnv) {
-      const value = flag.parse ? flag.parse(fromEnv) : fromEnv;
+      const value = valueOf(flag, fromEnv);
       if (value === undefined) return undefined;
       values.set(name, value);
     } else if (flag.default) {
