@@ -257,9 +257,10 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
         met: shipped.rssStart / bareRss <= START_RATIO_GOAL,
         why:
           `The daemon holds ${signedMib(shipped.rssStart - bareRss)} over an idle node. Most of it is not the daemon's heap: it is the ` +
-          'Node binary\'s own pages that loading more of Node touches (the built-in modules the daemon and oclif import: net, ' +
-          'child_process, streams, crypto; and ICU collation data, which oclif\'s localeCompare of command ids pulls in), koffi\'s ' +
-          'library, and oclif, which parses the command line and stays loaded. See the notes for the breakdown and what would close it.',
+          'Node binary\'s own pages that loading more of Node touches (the built-in modules the daemon needs: net for its socket, ' +
+          'child_process for the hooks, and the streams and util that koffi and they load), koffi\'s library, and V8\'s heap after ' +
+          'start-up (collected once it is idle, src/daemon/idle-collect.ts). oclif, execa, listr2 and chalk are not loaded ' +
+          '(src/cli/daemon-fast.ts). See the notes for the breakdown.',
       },
       {
         what: `daemon RSS after ${cycles} FREEZE/THAW cycles vs idle node -e`,
@@ -274,12 +275,11 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
         actual: `${signedMib(growth)} (trend over the second half ${signedMib(trend(shipped))} per 100 cycles; under plain node: ${signedMib(cappedGrowth)}, trend ${signedMib(trend(capped))})`,
         met: growth < GROWTH_GOAL_KIB,
         why:
-          'As shipped, V8 runs in lite mode (no optimized code or feedback vectors) with its heap capped near the daemon\'s live set, so garbage is collected early ' +
-          'and the daemon answers every request: ' +
-          (Math.abs(trend(shipped)) < 1024 ? `it levels off (${signedMib(trend(shipped))} per 100 cycles over the second half). ` : `it still rises ${signedMib(trend(shipped))} per 100 cycles over the second half (a short run cannot tell; the full run can). `) +
-          `Under plain node V8 lets old space grow before a full GC (${signedMib(cappedGrowth)}): garbage, not live memory held by hvvss ` +
-          '(objects of a hook run that outlive two scavenges, execa\'s and the streams\', are promoted there). ' +
-          'What would close the rest: allocate less per hook run (execa is the largest allocator on that path, see benchmark 2).',
+          'As shipped, V8 runs in lite mode (no optimized code or feedback vectors) with its heap capped, and the daemon runs one full ' +
+          'collection a second after the last answer of a burst (src/daemon/idle-collect.ts), so what it grew to while busy is given back when idle: ' +
+          (Math.abs(trend(shipped)) < 1024 ? `it levels off (${signedMib(trend(shipped))} per 100 cycles over the second half, samples taken while busy). ` : `it still rises ${signedMib(trend(shipped))} per 100 cycles over the second half (a short run cannot tell; the full run can). `) +
+          `Under plain node V8 lets old space grow before a full GC (${signedMib(cappedGrowth)}): garbage, not live memory held by hvvss. ` +
+          'What remains after the collection is the Node binary\'s pages that the first requests touch, and malloc\'s arenas.',
       },
       {
         what: `open descriptors after ${cycles} cycles`,

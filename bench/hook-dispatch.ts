@@ -2,8 +2,9 @@
 // (host-observed app stage) against Debian's run-parts running the same directory
 // (`run-parts --arg=freeze DIR`, spawn to exit). Between the two, three in-process references
 // locate the difference: Node's child_process.spawn of the same hooks one after the other with
-// no I/O, then with the runner's stdio (four pipes, own process group), then through execa with
-// the options src/hooks/hook-runner.ts uses. The daemon and run-parts also run an empty
+// no I/O, then with the runner's stdio (four pipes, own process group: how the daemon starts its
+// hooks, src/hooks/hook-spawn.ts), then through execa with the options of the operator commands'
+// spawner (src/hooks/hook-spawn-execa.ts). The daemon and run-parts also run an empty
 // directory, so their fixed costs cancel out of the per-hook figure.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { renameSync, symlinkSync } from 'node:fs';
@@ -55,7 +56,7 @@ async function nodeSpawn(paths: readonly string[], stdio: 'ignore' | 'runner'): 
   return performance.now() - start;
 }
 
-/** The same through execa with hook-runner.ts's freeze options: what the daemon's runner pays. */
+/** The same through execa with hook-spawn-execa.ts's freeze options: what the operator commands pay. */
 async function execaSpawn(paths: readonly string[]): Promise<number> {
   const start = performance.now();
   for (const path of paths) {
@@ -143,7 +144,7 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
     [`hvvss daemon THAW, ${HOOKS} hooks (app stage)`, 'thaw', undefined],
     [`in-process: child_process.spawn × ${HOOKS}, stdio ignored`, 'spawn', perHook.spawn],
     [`in-process: child_process.spawn × ${HOOKS}, runner's stdio (4 pipes, own group)`, 'spawn-pipes', perHook['spawn-pipes']],
-    [`in-process: execa × ${HOOKS}, hook-runner.ts options`, 'execa', perHook.execa],
+    [`in-process: execa × ${HOOKS}, the operator commands' options (hook-spawn-execa.ts)`, 'execa', perHook.execa],
   ];
   const failures: string[] = [];
   for (const [, key] of rows) if (!allFinite(median(t[key]), p99(t[key]))) failures.push(`${key}: no figures`);
@@ -151,7 +152,7 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
   const spawnGap = perHook.spawn - perHook['run-parts'];
   const pipesGap = perHook['spawn-pipes'] - perHook.spawn;
   const execaGap = perHook.execa - perHook['spawn-pipes'];
-  const rest = perHook.daemon - perHook.execa;
+  const rest = perHook.daemon - perHook['spawn-pipes'];
   return {
     id: 'hook-dispatch',
     title: '2. Hook dispatch',
@@ -177,11 +178,11 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
       why:
         `Per hook, run-parts takes ${ms(perHook['run-parts'])} ms and the daemon ${ms(perHook.daemon)} ms. Starting a process from Node ` +
         `(child_process.spawn, no I/O) costs ${signedMs(spawnGap)} ms per hook over run-parts' fork+exec: libuv on Linux spawns with a ` +
-        `plain fork(2) of the whole Node process (no vfork or posix_spawn), copying the page tables of a process of 80 MB and more and taking copy-on-write ` +
+        `plain fork(2) of the whole Node process (no vfork or posix_spawn), copying the page tables of a process of 50 MB and more and taking copy-on-write ` +
         `faults until the child has exec'd, then waits for the exec through a pipe. Pipes and a process group add ${signedMs(pipesGap)} ms, ` +
-        `execa ${signedMs(execaGap)} ms more, and the rest of the runner (environment, timers, output reading, drain, logging) ` +
-        `${signedMs(rest)} ms. What would close it: spawn hooks without execa (node:child_process directly, as the references show), ` +
-        `and, for the fork cost itself, a small resident C helper that runs the hooks with posix_spawn(3) on the daemon's behalf.`,
+        `and the rest of the runner (environment, timers, output reading, drain, logging) ${signedMs(rest)} ms; the daemon starts hooks ` +
+        `with node:child_process (execa, which the operator commands keep, would add ${signedMs(execaGap)} ms). What would close the ` +
+        `rest is the fork cost itself: a small resident C helper that runs the hooks with posix_spawn(3) on the daemon's behalf.`,
     }],
     notes: [],
     failures,

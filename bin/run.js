@@ -28,5 +28,22 @@ if (process.argv[2] === 'status') {
   const { runStatusFast } = await import('../dist/cli/status-fast.js');
   if (await runStatusFast(process.argv.slice(3))) process.exit();
 }
-const { runCli } = await import('../dist/cli/run-cli.js');
-await runCli(import.meta.url);
+// `hvvss daemon` as rc.d and the detached copy start it, likewise: oclif would otherwise stay in
+// the resident daemon's memory for its whole life. Once it has run, Node exits by itself, as after
+// oclif (log lines still queued on a pipe are written first).
+let ran = false;
+if (process.argv[2] === 'daemon') {
+  const { runDaemonFast } = await import('../dist/cli/daemon-fast.js');
+  ran = await runDaemonFast(process.argv.slice(3));
+}
+if (!ran) {
+  // @oclif/core checks Node's version when it loads, with semver (a tenth of the bundled oclif
+  // chunk, about 10 ms of CPU per start) against its own package.json, which in the bundle it
+  // cannot even find. The check above is the one that counts: skip oclif's, for its load only
+  // (the variable is not left to the commands' children).
+  const skipEngineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING === undefined;
+  if (skipEngineCheck) process.env.OCLIF_DISABLE_ENGINE_WARNING = '1';
+  const { runCli } = await import('../dist/cli/run-cli.js');
+  if (skipEngineCheck) delete process.env.OCLIF_DISABLE_ENGINE_WARNING;
+  await runCli(import.meta.url);
+}

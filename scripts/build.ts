@@ -34,6 +34,8 @@ const result = await build({
     { in: 'src/cli/run-cli.ts', out: 'cli/run-cli' },
     // bin/run.js's path for `hvvss status` without oclif.
     { in: 'src/cli/status-fast.ts', out: 'cli/status-fast' },
+    // ... and for `hvvss daemon` as rc.d starts it.
+    { in: 'src/cli/daemon-fast.ts', out: 'cli/daemon-fast' },
     // keeper-client.ts starts the keeper as "./keeper-main.js" next to itself, and it is bundled
     // into a chunk: the keeper's entry goes beside the chunks (checked below).
     { in: 'src/manual/keeper-main.ts', out: 'chunks/keeper-main' },

@@ -6,6 +6,7 @@ import type { Display } from '../manual/report.ts';
 import { dryRun, type OperationContext } from '../manual/operations.ts';
 import type { ManualCommand, ManualReport } from '../manual/report.ts';
 import type { ManualSettings } from '../manual/session.ts';
+import { execaHookSpawner } from '../hooks/hook-spawn-execa.ts';
 
 export interface RunFlagValues {
   readonly 'hooks-dir': string;
@@ -28,6 +29,8 @@ export function settingsFrom(flags: RunFlagValues): ManualSettings {
     hookTimeoutMs: flags['hook-timeout'] * 1000,
     killGraceMs: flags['kill-grace'] * 1000,
     maxFrozenMs: (flags['max-frozen'] ?? 60) * 1000,
+    // execa stays the operator commands' process library; the daemon and the keeper use node's.
+    spawner: execaHookSpawner,
   };
 }
 

@@ -6,7 +6,9 @@
 // distribution's hv_vss_daemon cannot run beside it). So on the Linux protocol the fs stage is
 // always on: FREEZE runs the freeze hooks, then FIFREEZE on the mount plan (last); THAW runs
 // FITHAW first, then the thaw hooks in reverse; HOT_BACKUP checks the hooks and the plan.
-import { LinuxVssDevice, type LinuxDeviceEvent } from '../native/linux-vss-device.ts';
+// The device module (koffi) is imported when a channel opens: the fast entry of "hvvss daemon"
+// reads the constants here before it knows which device it needs.
+import type { LinuxVssDevice, LinuxDeviceEvent } from '../native/linux-vss-device.ts';
 import { LINUX_DEVICE, LINUX_FREEZE_TIMEOUT_MS, LINUX_UTIL_TIMEOUT_MS, protocolOfDevice } from '../protocol/linux-vss.ts';
 import { APP_DEVICE } from '../protocol/hv-vss.ts';
 import type { AgentLogger } from '../log/logger.ts';
@@ -56,7 +58,8 @@ export function linuxDeadlineProblem(d: LinuxDeadlines): string | undefined {
 }
 
 /** Opens and registers on the Linux device; its events go to the log. */
-export function openLinuxChannel(path: string, deadlines: LinuxDeadlines, log: AgentLogger): Promise<LinuxVssDevice> {
+export async function openLinuxChannel(path: string, deadlines: LinuxDeadlines, log: AgentLogger): Promise<LinuxVssDevice> {
+  const { LinuxVssDevice } = await import('../native/linux-vss-device.ts');
   const onEvent = (event: LinuxDeviceEvent) => {
     if (event.kind === 'reregistered') log.warn(`${path}: ${event.why}; closed it and registered again (as hv_vss_daemon does)`);
     else if (event.kind === 'registered') log.debug(`${path}: registered, kernel protocol version ${event.version}`);

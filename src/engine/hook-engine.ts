@@ -5,6 +5,7 @@ import { checkAll, freezeAll, scanHooks, thawAll } from '../hooks/index.ts';
 import type { BrokenFreezeEvent, FreezeResult, FrozenHook, HookLogLine, HookOp, HookReason, HookRef, HookResult, ScanResult, SequenceResult } from '../hooks/index.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../log/logger.ts';
+import type { HookSpawner } from '../hooks/hook-spawn.ts';
 
 export interface RunContext {
   readonly reason: HookReason;
@@ -39,6 +40,8 @@ export interface HookEngineSettings {
   readonly killGraceMs: number;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Starts the hook processes (src/hooks/hook-spawn.ts); node:child_process when absent. */
+  readonly spawner?: HookSpawner;
 }
 
 export function describeResult(result: HookResult): string {
@@ -66,6 +69,7 @@ export function createHookEngine(settings: HookEngineSettings): HookEngine {
     clock: settings.clock,
     hookTimeoutMs: settings.hookTimeoutMs,
     killGraceMs: settings.killGraceMs,
+    ...(settings.spawner ? { spawner: settings.spawner } : {}),
   };
   const options = (context: RunContext) => {
     const observer = context.observer;

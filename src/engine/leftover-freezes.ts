@@ -4,7 +4,6 @@
 // recovery thaws, it stops them: found by their command line (`HOOK freeze`, as the runner
 // starts them; an interpreter shows as `/bin/sh HOOK freeze`), with ps(1), the same on FreeBSD
 // and Linux.
-import { execa } from 'execa';
 import { stopProcessGroup } from '../util/process-group.ts';
 
 export interface LeftoverProcess {
@@ -44,6 +43,9 @@ function findLeftoverFreezes(psOutput: string, hookPaths: readonly string[], sel
 /** Stops (TERM, then KILL after `graceMs`) the process group of every leftover freeze of `hookPaths`. */
 export async function stopLeftoverFreezes(hookPaths: readonly string[], graceMs: number): Promise<LeftoverProcess[]> {
   if (hookPaths.length === 0) return [];
+  // Loaded here: only a recovery after a crash needs it, and the daemon would otherwise keep execa
+  // in memory for its whole life.
+  const { execa } = await import('execa');
   const ps = await execa('ps', ['-ax', '-o', 'pid=,pgid=,args='], { reject: false, extendEnv: false, env: { PATH: '/bin:/usr/bin' } });
   const leftovers = findLeftoverFreezes(String(ps.stdout), hookPaths);
   await Promise.all(leftovers.map((p) => stopProcessGroup(p.pgid, graceMs)));

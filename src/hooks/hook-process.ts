@@ -2,13 +2,12 @@
 // process group, its output read line by line, and for freeze the notify pipe (READY) and the
 // held stdin pipe. Knows how to end itself (TERM, then KILL, to the whole group); the rules of
 // when (budgets, deadlines, residents) are the runner's.
-import { execa } from 'execa';
 import type { Readable, Writable } from 'node:stream';
 import type { ChildProcess } from 'node:child_process';
 import type { Clock, Timer } from '../util/clock.ts';
 import { readLines } from '../util/line-splitter.ts';
 import { signalGroup, signalThenKill } from '../util/process-group.ts';
-import { NOTIFY_FD } from './hook-env.ts';
+import { nodeHookSpawner, type HookSpawner } from './hook-spawn.ts';
 import type { HookLogFn, HookOp, HookRef, HookStream } from './types.ts';
 
 /** Lines longer than this are split, so a hook printing without newlines cannot grow our memory. */
@@ -46,6 +45,8 @@ export interface SpawnOptions {
   clock: Clock;
   drainMs: number;
   onLog: HookLogFn | undefined;
+  /** Starts the process (hook-spawn.ts); node:child_process unless told otherwise. */
+  spawner?: HookSpawner | undefined;
 }
 
 /**
@@ -63,7 +64,7 @@ export class HookProcess {
   exited = false;
   finished = false;
   leftBackground = false;
-  #child: ChildProcess;
+  #child: ChildProcess | undefined;
   #stdin: Writable | null;
   #onLog: HookLogFn | undefined;
   #clock: Clock;
@@ -75,29 +76,17 @@ export class HookProcess {
     this.op = options.op;
     this.#onLog = options.onLog;
     this.#clock = options.clock;
-    const isFreeze = options.op === 'freeze';
-    const sub = execa(hook.path, [options.op], {
-      cwd: '/',
-      env: options.env,
-      extendEnv: false,
-      detached: true,
-      reject: false,
-      buffer: false,
-      stripFinalNewline: false,
-      // freeze: stdin is a pipe we hold open (closing it tells a resident hook to let go), fd 3 the notify pipe.
-      // check/thaw: stdin is /dev/null ('ignore').
-      stdio: isFreeze ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
-    });
-    this.#child = sub.nodeChildProcess;
+    const sub = (options.spawner ?? nodeHookSpawner)(hook.path, options.op, options.env);
+    this.#child = sub.child;
     this.pid = sub.pid;
-    this.#stdin = isFreeze ? (sub.stdin as Writable | null) : null;
+    this.#stdin = sub.stdin;
     this.#stdin?.on('error', () => {
       // EPIPE when the hook exits without reading its stdin: expected.
     });
 
     const outputs: Readable[] = [];
-    const out = sub.stdout as Readable | null;
-    const err = sub.stderr as Readable | null;
+    const out = sub.stdout;
+    const err = sub.stderr;
     if (out) {
       outputs.push(out);
       readLines(out, (line) => safeLog(this.#onLog, this.name, this.op, 'stdout', line), MAX_LINE);
@@ -110,7 +99,7 @@ export class HookProcess {
     this.ready = new Promise<void>((resolve) => {
       resolveReady = resolve;
     });
-    const notify = isFreeze ? (sub.stdio[NOTIFY_FD] as Readable | null | undefined) : undefined;
+    const notify = sub.notify;
     if (notify) {
       outputs.push(notify);
       readLines(notify, (line) => {
@@ -122,22 +111,16 @@ export class HookProcess {
       outputs.map((s) => (s.destroyed || s.closed ? Promise.resolve() : new Promise<void>((resolve) => s.once('close', () => resolve())))),
     );
 
-    // execa settles once the process exited and its streams ended. Without an 'exit' event first, the spawn failed.
-    const settled = Promise.resolve(sub).then(
-      (r) => r,
-      (e: unknown) => ({ failed: true, message: String(e), exitCode: undefined, signal: undefined }) as const,
-    );
-
     this.exit = new Promise<ExitInfo>((resolve) => {
-      this.#child.once('exit', (code, signal) => {
+      this.#child?.once('exit', (code, signal) => {
         this.exited = true;
         if (this.#terminating && this.pid !== undefined) this.#signalGroup('SIGKILL'); // clear the leftovers of a killed hook
         resolve({ exitCode: code, signal });
       });
-      void settled.then((r) => {
+      // Without an 'exit' first, the spawn failed.
+      void sub.settled.then((message) => {
         if (this.exited) return;
         this.exited = true;
-        const message = 'originalMessage' in r && typeof r.originalMessage === 'string' && r.originalMessage ? r.originalMessage : r.message;
         resolve({ exitCode: null, signal: null, spawnError: message ?? 'cannot start' });
       });
     });

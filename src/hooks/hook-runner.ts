@@ -66,7 +66,7 @@ export async function runHook(hook: HookRef, options: RunHookOptions): Promise<R
   }
 
   const env = buildHookEnv({ op, reason, hook: hook.name, msgid: options.msgid, deadlineSeconds });
-  const proc = new HookProcess(hook, { op, env, clock, drainMs: options.drainMs ?? HOOK_DEFAULTS.drainMs, onLog: options.onLog });
+  const proc = new HookProcess(hook, { op, env, clock, drainMs: options.drainMs ?? HOOK_DEFAULTS.drainMs, onLog: options.onLog, spawner: options.spawner });
 
   let timedOut = false;
   let aborted = false;

@@ -1,4 +1,5 @@
 // Shared types of the hooks subsystem: scan verdicts, invocation options and JSON-able results.
+import type { HookSpawner } from './hook-spawn.ts';
 import type { Clock } from '../util/clock.ts';
 
 export type HookOp = 'check' | 'freeze' | 'thaw';
@@ -117,6 +118,8 @@ export interface RunnerOptions {
   onLog?: HookLogFn;
   /** Aborting terminates the running hook (SIGTERM, then SIGKILL after the grace) and stops the sequence. */
   signal?: AbortSignal;
+  /** Starts each hook process (hook-spawn.ts). Default: node:child_process; the operator commands pass execa's. */
+  spawner?: HookSpawner;
 }
 
 export interface SequenceOptions extends RunnerOptions {

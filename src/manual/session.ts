@@ -11,6 +11,7 @@ import { adviceFor, describeHolder, HooksLock, type LockHolder } from '../state/
 import { hooksLockIn, journalIn } from '../state/paths.ts';
 import { hookBudget, scanProblems, type FrozenHook, type HookOp, type HookReason, type HookRef, type SequenceResult } from '../hooks/index.ts';
 import type { HoldingLogger } from '../log/logger.ts';
+import type { HookSpawner } from '../hooks/hook-spawn.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { plural, type EmitFn, type StepReport } from './report.ts';
 
@@ -25,6 +26,11 @@ export interface ManualSettings {
   readonly killGraceMs: number;
   /** A freeze thaws by itself this long after it succeeded (--max-frozen). */
   readonly maxFrozenMs: number;
+  /**
+   * Starts the hook processes (src/hooks/hook-spawn.ts); node:child_process when absent. Not sent
+   * to the keeper (settings go there as JSON), which uses node's: it is resident while frozen.
+   */
+  readonly spawner?: HookSpawner;
 }
 
 /** Owners accepted for hooks: root and whoever runs hvvss (as for the daemon). */
@@ -90,6 +96,7 @@ export class ManualSession {
       killGraceMs: settings.killGraceMs,
       clock: this.#clock,
       log,
+      ...(settings.spawner ? { spawner: settings.spawner } : {}),
     });
     this.engine = new FreezeEngine({ hooks: this.hooks, journal: this.journal, clock: this.#clock, log, holder: { kind: 'manual', pid: process.pid } });
   }

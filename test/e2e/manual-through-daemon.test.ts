@@ -118,7 +118,9 @@ test('freeze -- COMMAND through the daemon: thawed after the command; a killed c
   assert.deepEqual(fx.log(), ['10-a freeze manual', '20-held freeze manual', '20-held released', '20-held thaw manual', '10-a thaw manual']);
 
   // The command line dies (SIGKILL) while its command runs: the daemon sees the connection go and thaws.
-  const cli = hvvss(['freeze', ...manual(fx), '--', 'sleep', '30']);
+  // The command's output goes nowhere: when it started before the kill, it outlives the command
+  // line and would otherwise hold the test's pipes (and the cleanup's wait for them) for 30 s.
+  const cli = hvvss(['freeze', ...manual(fx), '--', 'sh', '-c', 'exec sleep 30 </dev/null >/dev/null 2>&1']);
   defer(async () => void (await cli.stop('SIGKILL')));
   await waitForFile(fx.logFile, (lines) => lines.filter((l) => l === '20-held freeze manual').length === 2);
   cli.child.kill('SIGKILL');

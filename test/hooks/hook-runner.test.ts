@@ -1,12 +1,23 @@
-import { test } from 'node:test';
+import { test as nodeTest, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LEFTOVER_NOTE, runHook } from '../../src/hooks/hook-runner.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { alive, collector, sandbox } from './fixtures.ts';
+import { nodeHookSpawner, type HookSpawner } from '../../src/hooks/hook-spawn.ts';
+import { execaHookSpawner } from '../../src/hooks/hook-spawn-execa.ts';
 
-test('argv, cwd and a minimal environment: nothing inherited', async (t) => {
+// Every guarantee holds whichever library starts the hooks: node:child_process (the daemon's)
+// and execa (the operator commands').
+const SPAWNERS: Record<string, HookSpawner> = { 'node:child_process': nodeHookSpawner, execa: execaHookSpawner };
+function test(name: string, fn: (t: TestContext, run: typeof runHook) => Promise<void>): void {
+  for (const [library, spawner] of Object.entries(SPAWNERS)) {
+    nodeTest(`${name} (${library})`, (t) => fn(t, (hook, options) => runHook(hook, { ...options, spawner })));
+  }
+}
+
+test('argv, cwd and a minimal environment: nothing inherited', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
   process.env.SECRET = '1';
@@ -14,7 +25,7 @@ test('argv, cwd and a minimal environment: nothing inherited', async (t) => {
   const out = path.join(sb.base, 'seen');
   const p = await sb.hook('10-env', `{ echo "argc=$#"; echo "argv0=$0"; echo "argv1=$1"; echo "pwd=$(pwd)"; env | sort; } > '${out}'`);
 
-  const { result } = await runHook({ name: '10-env', path: p }, { op: 'check', reason: 'host', msgid: '42', deadline: systemClock.now() + 20_000 });
+  const { result } = await run({ name: '10-env', path: p }, { op: 'check', reason: 'host', msgid: '42', deadline: systemClock.now() + 20_000 });
   assert.equal(result.ok, true, JSON.stringify(result));
   const lines = (await readFile(out, 'utf8')).split('\n').filter((l) => l !== '');
   assert.deepEqual(lines.slice(0, 4), ['argc=1', `argv0=${p}`, 'argv1=check', 'pwd=/']);
@@ -35,12 +46,12 @@ test('argv, cwd and a minimal environment: nothing inherited', async (t) => {
   assert.equal(env.has('SECRET'), false);
 });
 
-test('freeze gets HVVSS_NOTIFY_FD=3 and a pipe as stdin; check and thaw get /dev/null', async (t) => {
+test('freeze gets HVVSS_NOTIFY_FD=3 and a pipe as stdin; check and thaw get /dev/null', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
   const p = await sb.hook('10-fd', `echo "$1 stdin=$(readlink /proc/$$/fd/0) notify=\${HVVSS_NOTIFY_FD:-none} msgid=[$HVVSS_MSGID]" >> '${sb.log}'`);
   for (const op of ['check', 'freeze', 'thaw'] as const) {
-    const { result } = await runHook({ name: '10-fd', path: p }, { op, reason: 'manual' });
+    const { result } = await run({ name: '10-fd', path: p }, { op, reason: 'manual' });
     assert.equal(result.ok, true);
   }
   const log = await sb.readLog();
@@ -50,12 +61,12 @@ test('freeze gets HVVSS_NOTIFY_FD=3 and a pipe as stdin; check and thaw get /dev
   assert.equal(log[2], 'thaw stdin=/dev/null notify=none msgid=[]');
 });
 
-test('output lines reach the log callback with the hook name and stream', async (t) => {
+test('output lines reach the log callback with the hook name and stream', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
   const p = await sb.hook('10-talk', `echo hello; echo oops >&2; printf 'a\\r\\nb\\n'; printf 'no newline'; exit 3`);
   const c = collector();
-  const { result } = await runHook({ name: '10-talk', path: p }, { op: 'check', reason: 'manual', onLog: c.onLog });
+  const { result } = await run({ name: '10-talk', path: p }, { op: 'check', reason: 'manual', onLog: c.onLog });
   assert.equal(result.ok, false);
   assert.equal(result.exitCode, 3);
   assert.equal(result.signal, null);
@@ -74,22 +85,22 @@ test('output lines reach the log callback with the hook name and stream', async 
   assert.ok(got.every((l) => l.hook === '10-talk' && l.op === 'check'));
 });
 
-test('a hook that cannot be executed is a failed result, not a throw', async (t) => {
+test('a hook that cannot be executed is a failed result, not a throw', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
-  const { result, started } = await runHook({ name: 'ghost', path: path.join(sb.hooks, 'ghost') }, { op: 'check', reason: 'manual' });
+  const { result, started } = await run({ name: 'ghost', path: path.join(sb.hooks, 'ghost') }, { op: 'check', reason: 'manual' });
   assert.equal(started, true);
   assert.equal(result.ok, false);
   assert.match(result.error ?? '', /cannot run/);
 });
 
-test('a hanging hook is killed at its timeout, with its whole process group', async (t) => {
+test('a hanging hook is killed at its timeout, with its whole process group', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
   const pidFile = path.join(sb.base, 'pid');
   const p = await sb.hook('10-hang', `echo $$ > '${pidFile}'; sleep 30`);
   const c = collector();
-  const { result } = await runHook({ name: '10-hang', path: p }, { op: 'freeze', reason: 'host', hookTimeoutMs: 300, killGraceMs: 200, onLog: c.onLog });
+  const { result } = await run({ name: '10-hang', path: p }, { op: 'freeze', reason: 'host', hookTimeoutMs: 300, killGraceMs: 200, onLog: c.onLog });
   const pid = Number(await readFile(pidFile, 'utf8'));
   sb.groups.push(pid);
   assert.equal(result.ok, false);
@@ -100,27 +111,27 @@ test('a hanging hook is killed at its timeout, with its whole process group', as
   assert.ok(c.lines.some((l) => l.stream === 'runner' && /timed out/.test(l.line)));
 });
 
-test('the budget is cut by the request deadline minus the kill grace', async (t) => {
+test('the budget is cut by the request deadline minus the kill grace', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
   const p = await sb.hook('10-hang', 'exec sleep 30');
   const deadline = systemClock.now() + 1_300; // 1300 - 1000 grace = 300 ms for the hook
-  const { result } = await runHook({ name: '10-hang', path: p }, { op: 'check', reason: 'host', deadline, hookTimeoutMs: 30_000, killGraceMs: 1_000 });
+  const { result } = await run({ name: '10-hang', path: p }, { op: 'check', reason: 'host', deadline, hookTimeoutMs: 30_000, killGraceMs: 1_000 });
   assert.equal(result.timedOut, true);
   assert.equal(result.signal, 'SIGTERM');
 
-  const late = await runHook({ name: '10-hang', path: p }, { op: 'freeze', reason: 'host', deadline: systemClock.now() + 500, killGraceMs: 1_000 });
+  const late = await run({ name: '10-hang', path: p }, { op: 'freeze', reason: 'host', deadline: systemClock.now() + 500, killGraceMs: 1_000 });
   assert.equal(late.started, false, 'no time left: not started');
   assert.equal(late.result.ok, false);
 });
 
-test('a hook that ignores SIGTERM is SIGKILLed after the grace', async (t) => {
+test('a hook that ignores SIGTERM is SIGKILLed after the grace', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
   const pidFile = path.join(sb.base, 'pid');
   const p = await sb.hook('10-stubborn', `trap '' TERM; echo $$ > '${pidFile}'; while :; do sleep 1; done`);
   const c = collector();
-  const { result } = await runHook({ name: '10-stubborn', path: p }, { op: 'check', reason: 'host', hookTimeoutMs: 300, killGraceMs: 200, onLog: c.onLog });
+  const { result } = await run({ name: '10-stubborn', path: p }, { op: 'check', reason: 'host', hookTimeoutMs: 300, killGraceMs: 200, onLog: c.onLog });
   sb.groups.push(Number(await readFile(pidFile, 'utf8')));
   assert.equal(result.timedOut, true);
   assert.equal(result.signal, 'SIGKILL');
@@ -128,14 +139,14 @@ test('a hook that ignores SIGTERM is SIGKILLed after the grace', async (t) => {
   assert.ok(c.lines.some((l) => l.stream === 'runner' && /SIGKILL/.test(l.line)));
 });
 
-test('a background child holding stdout does not stall the runner', async (t) => {
+test('a background child holding stdout does not stall the runner', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
   const pidFile = path.join(sb.base, 'pid');
   // The default hook timeout (30 s) is far away: completing at all proves the runner did not wait for `sleep`.
   const p = await sb.hook('10-bg', `echo $$ > '${pidFile}'; sleep 30 & echo started`);
   const c = collector();
-  const { result } = await runHook({ name: '10-bg', path: p }, { op: 'thaw', reason: 'host', onLog: c.onLog });
+  const { result } = await run({ name: '10-bg', path: p }, { op: 'thaw', reason: 'host', onLog: c.onLog });
   sb.groups.push(Number(await readFile(pidFile, 'utf8'))); // kill the leftover `sleep` at cleanup
   assert.equal(result.ok, true);
   assert.equal(result.exitCode, 0);
@@ -145,12 +156,12 @@ test('a background child holding stdout does not stall the runner', async (t) =>
   assert.ok(c.lines.some((l) => l.stream === 'runner' && l.line === LEFTOVER_NOTE && l.hook === '10-bg'));
 });
 
-test('abort signal terminates a running check', async (t) => {
+test('abort signal terminates a running check', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
   const p = await sb.hook('10-hang', `echo up; exec sleep 30`);
   const ac = new AbortController();
-  const { result } = await runHook(
+  const { result } = await run(
     { name: '10-hang', path: p },
     { op: 'check', reason: 'host', killGraceMs: 200, signal: ac.signal, onLog: (l) => l.line === 'up' && ac.abort() },
   );
