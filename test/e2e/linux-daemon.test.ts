@@ -206,8 +206,11 @@ test('SIGKILL while frozen: the kernel thaws nothing; the restart thaws what the
   if (!s) return;
   const first = await startDaemon(s);
   assert.equal((await emu.host.linuxRequest('freeze')).result, 'success');
+  const start = (await emu.host.events()).at(-1)?.seq ?? 0;
   await first.stop('SIGKILL');
-  // Closed by its death: the channel is not ready, and nothing was thawed.
+  // Closed by its death (the kernel's release reaches the driver after the process is gone): the
+  // channel is not ready, and nothing was thawed.
+  await emu.host.waitForLinuxEvent((e) => e.kind === 'release' && e.seq > start);
   assert.equal((await emu.host.linuxRequest('thaw')).reason, 'not-registered');
   const writers = s.mounts.map((m) => writer(m.mountpoint));
   for (const w of writers) await blocked(w);
