@@ -9,11 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
-import { hvvss, hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
-import { blocked, loopTools, writer } from '../fs/writer.ts';
+import { loopMountsForTest, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { BOTH_CHANNELS, daemonArgs as commandLine, runPaths, startDaemon as start, type DaemonStart } from '../support/daemon-fixture.ts';
+import { blocked, writer } from '../fs/writer.ts';
 
 const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
@@ -34,43 +35,28 @@ interface Setup {
 }
 
 function setup(t: TestContext, hooks: Record<string, string> = {}, stateOnMount = true): Setup | undefined {
-  if (!loopTools(t)) return undefined;
-  const a = loopMount('ext4');
-  defer(() => a.cleanup());
-  const b = loopMount('ext4');
-  defer(() => b.cleanup());
-  assertFreezable(a.mountpoint);
-  assertFreezable(b.mountpoint);
-  const fx = hooksFixture({ '10-db': RECORD, ...hooks });
-  defer(() => fx.cleanup());
+  const [a, b] = loopMountsForTest(t, defer) ?? [];
+  if (!a || !b) return undefined;
+  const fx = hooksForTest(defer, { '10-db': RECORD, ...hooks });
   // The journal on a frozen mount: nothing may be written to it from the intent to the last thaw.
   return { fx, a, b, stateDir: stateOnMount ? join(a.mountpoint, 'state') : join(fx.root, 'state') };
 }
 
-function daemonArgs(s: Setup, extra: readonly string[] = []): string[] {
-  return [
-    'daemon', '-n', '--device', emu.appDevice, '--fs-device', emu.fsDevice, '--hooks-dir', s.fx.dir,
-    '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir,
-    '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2',
-    '--fs-role', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint,
-    ...extra,
-  ];
+/** Registered on both devices, the fs role on the two loop mounts. */
+function daemonOf(s: Setup, extra: readonly string[] = []): DaemonStart {
+  return {
+    device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
+    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
+    flags: ['--fs-role', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint],
+    extra, thaw: [s.a.mountpoint, s.b.mountpoint], registered: BOTH_CHANNELS,
+  };
 }
 
-async function startDaemon(s: Setup, extra: readonly string[] = []): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonArgs(s, extra));
-  defer(async () => {
-    thawLoop(s.a.mountpoint);
-    thawLoop(s.b.mountpoint);
-    await daemon.stop('SIGKILL');
-  });
-  await daemon.waitForLine(/registered on .*hv_fsvss_dev/);
-  await daemon.waitForLine(/registered on .*hv_appvss_dev/);
-  return daemon;
-}
+const daemonArgs = (s: Setup, extra: readonly string[] = []): string[] => commandLine(daemonOf(s, extra));
+const startDaemon = (s: Setup, extra: readonly string[] = []): Promise<WatchedProcess> => start(defer, daemonOf(s, extra));
 
 function statusOf(s: Setup): Promise<{ stdout: string }> {
-  return hvvssRun(['status', '--json', '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--state-dir', s.stateDir]);
+  return hvvssRun(['status', '--json', ...runPaths(s.fx.root, s.stateDir)]);
 }
 
 test('the host CHECK, FREEZE, THAW go through both devices: hooks then mounts frozen, writers block until the THAW, mounts then hooks thawed', async (t) => {
@@ -89,7 +75,7 @@ test('the host CHECK, FREEZE, THAW go through both devices: hooks then mounts fr
   const report = JSON.parse((await statusOf(s)).stdout) as { daemon: { snapshot: { devices: { role: string; path: string }[]; frozen: { mounts: string[] } } } };
   assert.deepEqual(report.daemon.snapshot.devices, [{ role: 'application', path: emu.appDevice }, { role: 'fs', path: emu.fsDevice }]);
   assert.deepEqual(report.daemon.snapshot.frozen.mounts, [s.b.mountpoint, s.a.mountpoint]);
-  const text = await hvvssRun(['status', '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--state-dir', s.stateDir]);
+  const text = await hvvssRun(['status', ...runPaths(s.fx.root, s.stateDir)]);
   assert.match(flat(text.stdout), new RegExp(`registered on ${emu.appDevice} and ${emu.fsDevice} \\(fs role\\)`));
   const thaw = await emu.host.request('thaw');
   assert.equal(thaw.result, 'success', `${JSON.stringify(thaw)}\n${daemon.output}`);
