@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
-import { hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { hvvssRun, within, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { loopMountsForTest, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { runPaths, startDaemon as start } from '../support/daemon-fixture.ts';
 import { execFileSync } from 'node:child_process';
-import { blocked, loopTools, writer } from '../fs/writer.ts';
+import { blocked, writer } from '../fs/writer.ts';
 import { buildHelper } from '../fs/helper-build.ts';
 
 const KERNEL_TIMEOUT_S = 3;
@@ -36,40 +37,21 @@ interface Setup {
 
 /** Two loop mounts; a hook that writes to the first at freeze and at thaw (unless `quiet`). */
 function setup(t: TestContext, options: { readonly stateOnMount?: boolean; readonly quiet?: boolean } = {}): Setup | undefined {
-  if (!loopTools(t)) return undefined;
-  const a = loopMount('ext4');
-  defer(() => a.cleanup());
-  const b = loopMount('ext4');
-  defer(() => b.cleanup());
-  assertFreezable(a.mountpoint);
-  assertFreezable(b.mountpoint);
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
-  if (!options.quiet) fx.add('20-write', `${RECORD}\ncase "$1" in freeze|thaw) echo "$1" > ${join(a.mountpoint, 'hook-$1')} ;; esac`);
+  const [a, b] = loopMountsForTest(t, defer) ?? [];
+  if (!a || !b) return undefined;
+  const fx = hooksForTest(defer, { '10-db': RECORD, ...(options.quiet ? {} : { '20-write': writesTo(a.mountpoint) }) });
   return { fx, a, b, stateDir: options.stateOnMount ? join(a.mountpoint, 'state') : join(fx.root, 'state') };
 }
 
-function daemonArgs(s: Setup, extra: readonly string[] = [], fsRole = true): string[] {
-  return [
-    'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', s.fx.dir, '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'),
-    '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir, '--kernel-timeout', String(KERNEL_TIMEOUT_S),
-    '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2',
-    // The emulator's fs stand-in has the fs device: the mounts freeze inside the application FREEZE.
-    ...(fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint] : []),
-    ...extra,
-  ];
-}
-
 /** The daemon logs to a pipe: a log file on a frozen mount would block its reader, not the daemon. */
-async function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonArgs(s, extra, fsRole));
-  defer(async () => {
-    thawLoop(s.a.mountpoint);
-    thawLoop(s.b.mountpoint);
-    await daemon.stop('SIGKILL');
+function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
+  return start(defer, {
+    device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
+    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
+    // The emulator's fs stand-in has the fs device: the mounts freeze inside the application FREEZE.
+    flags: fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint] : [],
+    extra, thaw: [s.a.mountpoint, s.b.mountpoint],
   });
-  await daemon.waitForLine(/registered on /);
-  return daemon;
 }
 
 test('CHECK, FREEZE, THAW: both file systems freeze after the hooks and thaw before them; writers block until the thaw', async (t) => {
@@ -84,7 +66,7 @@ test('CHECK, FREEZE, THAW: both file systems freeze after the hooks and thaw bef
   await blocked(wa);
   await blocked(wb);
   // status answers while frozen (it writes nothing) and names the frozen file systems, children... in freeze order.
-  const status = await hvvssRun(['status', '--json', '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--state-dir', s.stateDir]);
+  const status = await hvvssRun(['status', '--json', ...runPaths(s.fx.root, s.stateDir)]);
   const report = JSON.parse(status.stdout) as { daemon: { snapshot: { frozen: { mounts: string[] } } }; freeze: { mounts: string[] }; fs: { fsRole: boolean } };
   assert.deepEqual(report.daemon.snapshot.frozen.mounts, [s.b.mountpoint, s.a.mountpoint]);
   assert.deepEqual(report.freeze.mounts, [s.b.mountpoint, s.a.mountpoint]);
