@@ -6,15 +6,16 @@
 // kernel may have no vfat: the same mount(2) call).
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
-import { parseMountinfo } from '../../src/fs/mount-table.ts';
-import { hvvss, within, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { within, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { readOnly } from '../support/mount-state.ts';
+import { BOTH_CHANNELS, startDaemon as start } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 
 const KERNEL_TIMEOUT_S = 3;
@@ -28,12 +29,6 @@ after(async () => {
   await emu?.stop();
 });
 
-function readOnly(mountpoint: string): boolean {
-  const entry = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((e) => e.mountpoint === mountpoint).at(-1);
-  assert.ok(entry, `${mountpoint} is mounted`);
-  return entry.readOnly;
-}
-
 interface Setup {
   readonly fx: HooksFixture;
   readonly esp: LoopMount;
@@ -43,8 +38,7 @@ interface Setup {
 
 function setup(t: TestContext): Setup | undefined {
   if (!loopTools(t, ['mkfs.ext2', 'mkfs.ext4', 'losetup', 'fsfreeze'])) return undefined;
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer, { '10-db': RECORD });
   const data = loopMount('ext4');
   const esp = loopMount('ext2');
   assertFreezable(data.mountpoint);
@@ -61,16 +55,13 @@ function setup(t: TestContext): Setup | undefined {
   return { fx, esp, data, policy };
 }
 
-async function startDaemon(s: Setup): Promise<WatchedProcess> {
-  const daemon = hvvss([
-    'daemon', '-n', '--device', emu.appDevice, '--fs-device', emu.fsDevice, '--hooks-dir', s.fx.dir,
-    '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', join(s.fx.root, 'state'),
-    '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2',
-    '--fs-role', '--fs-policy', s.policy, '--fs-include', s.data.mountpoint, '--fs-include', s.esp.mountpoint,
-  ]);
-  defer(() => daemon.stop('SIGKILL'));
-  await daemon.waitForLine(/registered on .*hv_appvss_dev/);
-  return daemon;
+function startDaemon(s: Setup): Promise<WatchedProcess> {
+  return start(defer, {
+    device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root,
+    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
+    flags: ['--fs-role', '--fs-policy', s.policy, '--fs-include', s.data.mountpoint, '--fs-include', s.esp.mountpoint],
+    thaw: [s.data.mountpoint], registered: BOTH_CHANNELS,
+  });
 }
 
 test('both channels: the fs FREEZE remounts read-only then freezes, the fs THAW thaws then remounts read-write, then the app THAW thaws the hooks', async (t) => {
