@@ -15,7 +15,7 @@ import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
 import { readOnly } from '../support/mount-state.ts';
-import { BOTH_CHANNELS, startDaemon as start } from '../support/daemon-fixture.ts';
+import { BOTH_CHANNELS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 
 const KERNEL_TIMEOUT_S = 3;
@@ -56,7 +56,7 @@ function setup(t: TestContext): Setup | undefined {
 }
 
 function startDaemon(s: Setup): Promise<WatchedProcess> {
-  return start(defer, {
+  return spawnDaemon(defer, {
     device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root,
     defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
     flags: ['--fs-role', '--fs-policy', s.policy, '--fs-include', s.data.mountpoint, '--fs-include', s.esp.mountpoint],

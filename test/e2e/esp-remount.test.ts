@@ -16,7 +16,7 @@ import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMount, type LoopMount } from '../support/loop-fs.ts';
 import { readOnly, writeError } from '../support/mount-state.ts';
-import { runPaths, startDaemon as start } from '../support/daemon-fixture.ts';
+import { runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 import { loopTools } from '../fs/writer.ts';
 
@@ -63,7 +63,7 @@ const paths = (s: Setup) => runPaths(s.fx.root);
 
 /** Nothing here is frozen (remounted read-only at most): teardown only kills the daemon. */
 function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
-  return start(defer, {
+  return spawnDaemon(defer, {
     device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root,
     defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
     flags: fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-policy', s.policy, '--fs-include', s.esp.mountpoint, '--fs-include', s.ro.mountpoint] : [],

@@ -13,7 +13,7 @@ import { hvvssRun, within, flat, type WatchedProcess } from '../support/process.
 import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMountsForTest, thawLoop, type LoopMount } from '../support/loop-fs.ts';
-import { BOTH_CHANNELS, daemonArgs as commandLine, runPaths, startDaemon as start, type DaemonStart } from '../support/daemon-fixture.ts';
+import { BOTH_CHANNELS, daemonCommandLine, runPaths, spawnDaemon, type DaemonStart } from '../support/daemon-fixture.ts';
 import { blocked, writer } from '../fs/writer.ts';
 
 const KERNEL_TIMEOUT_S = 3;
@@ -52,8 +52,8 @@ function daemonOf(s: Setup, extra: readonly string[] = []): DaemonStart {
   };
 }
 
-const daemonArgs = (s: Setup, extra: readonly string[] = []): string[] => commandLine(daemonOf(s, extra));
-const startDaemon = (s: Setup, extra: readonly string[] = []): Promise<WatchedProcess> => start(defer, daemonOf(s, extra));
+const daemonArgs = (s: Setup, extra: readonly string[] = []): string[] => daemonCommandLine(daemonOf(s, extra));
+const startDaemon = (s: Setup, extra: readonly string[] = []): Promise<WatchedProcess> => spawnDaemon(defer, daemonOf(s, extra));
 
 function statusOf(s: Setup): Promise<{ stdout: string }> {
   return hvvssRun(['status', '--json', ...runPaths(s.fx.root, s.stateDir)]);

@@ -15,7 +15,7 @@ import { hvvssRun, within, flat, type WatchedProcess } from '../support/process.
 import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMount, loopMountsForTest, type LoopMount } from '../support/loop-fs.ts';
-import { BOTH_CHANNELS, daemonArgs as commandLine, runPaths, startDaemon as start, type DaemonStart } from '../support/daemon-fixture.ts';
+import { BOTH_CHANNELS, daemonCommandLine, runPaths, spawnDaemon, type DaemonStart } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 import { buildHelper } from '../fs/helper-build.ts';
 import type { TransactionRecord } from '../../src/daemon/transaction-history.ts';
@@ -70,8 +70,8 @@ function daemonOf(s: Setup, options: DaemonOptions = {}): DaemonStart {
   };
 }
 
-const daemonArgs = (s: Setup, options: DaemonOptions = {}): string[] => commandLine(daemonOf(s, options));
-const startDaemon = (s: Setup, options: DaemonOptions = {}): Promise<WatchedProcess> => start(defer, daemonOf(s, options));
+const daemonArgs = (s: Setup, options: DaemonOptions = {}): string[] => daemonCommandLine(daemonOf(s, options));
+const startDaemon = (s: Setup, options: DaemonOptions = {}): Promise<WatchedProcess> => spawnDaemon(defer, daemonOf(s, options));
 
 async function transactions(s: Setup): Promise<TransactionRecord[]> {
   const run = await hvvssRun(['status', '--json', ...runPaths(s.fx.root, s.stateDir)]);

@@ -12,7 +12,7 @@ import { hvvssRun, within, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMountsForTest, thawLoop, type LoopMount } from '../support/loop-fs.ts';
-import { runPaths, startDaemon as start } from '../support/daemon-fixture.ts';
+import { runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
 import { execFileSync } from 'node:child_process';
 import { blocked, writer } from '../fs/writer.ts';
 import { buildHelper } from '../fs/helper-build.ts';
@@ -45,7 +45,7 @@ function setup(t: TestContext, options: { readonly stateOnMount?: boolean; reado
 
 /** The daemon logs to a pipe: a log file on a frozen mount would block its reader, not the daemon. */
 function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
-  return start(defer, {
+  return spawnDaemon(defer, {
     device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
     defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
     // The emulator's fs stand-in has the fs device: the mounts freeze inside the application FREEZE.

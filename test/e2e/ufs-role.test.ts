@@ -16,7 +16,7 @@ import { hvvssRun, within, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { assertFreezable, loopMount, type LoopMount } from '../support/loop-fs.ts';
-import { BOTH_CHANNELS, runPaths, startDaemon as start } from '../support/daemon-fixture.ts';
+import { BOTH_CHANNELS, runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 import { buildC, buildHelper } from '../fs/helper-build.ts';
 
@@ -75,7 +75,7 @@ function env(s: Setup): NodeJS.ProcessEnv {
 }
 
 function startDaemon(s: Setup): Promise<WatchedProcess> {
-  return start(defer, {
+  return spawnDaemon(defer, {
     device: s.emu.appDevice, fsDevice: s.emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
     defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
     flags: ['--fs-role', '--fs-helper', s.helper, '--fs-include', s.a, '--fs-include', s.b],

@@ -42,7 +42,7 @@ export function runPaths(root: string, stateDir = join(root, 'state')): string[]
   return ['--pidfile', join(root, 'run', 'hvvss.pid'), '--socket', join(root, 'run', 'hvvss.sock'), '--state-dir', stateDir];
 }
 
-export function daemonArgs(line: DaemonLine): string[] {
+export function daemonCommandLine(line: DaemonLine): string[] {
   const extra = line.extra ?? [];
   return [
     'daemon', '-n', '--device', line.device, ...(line.fsDevice ? ['--fs-device', line.fsDevice] : []), '--hooks-dir', line.hooksDir,
@@ -54,8 +54,8 @@ export function daemonArgs(line: DaemonLine): string[] {
 }
 
 /** Starts the daemon, stopped by `defer` after the test; resolves once it is registered. */
-export async function startDaemon(defer: Defer, start: DaemonStart): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonArgs(start), start.env ? { env: start.env } : {});
+export async function spawnDaemon(defer: Defer, start: DaemonStart): Promise<WatchedProcess> {
+  const daemon = hvvss(daemonCommandLine(start), start.env ? { env: start.env } : {});
   defer(async () => {
     for (const mountpoint of start.thaw ?? []) thawLoop(mountpoint);
     if (start.teardown === 'terminate') await daemon.stop('SIGTERM').catch(() => daemon.stop('SIGKILL'));
