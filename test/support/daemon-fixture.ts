@@ -2,7 +2,7 @@
 // started as a separate process, stopped after the test. Teardown thaws the test's loop mounts
 // first (a daemon or hook blocked on a frozen file system cannot be killed), then kills.
 import { join } from 'node:path';
-import { hvvss, type WatchedProcess } from './process.ts';
+import { HVVSS_BIN, WatchedProcess } from './process.ts';
 import { thawLoop } from './loop-fs.ts';
 import type { Defer } from './cleanups.ts';
 
@@ -26,6 +26,8 @@ export interface DaemonLine {
 
 export interface DaemonStart extends DaemonLine {
   readonly env?: NodeJS.ProcessEnv;
+  /** Node's options before bin/run.js (DAEMON_NODE_FLAGS: as rc.d runs it, with the shipped heap cap). */
+  readonly nodeOptions?: readonly string[];
   /** Loop mounts to thaw in teardown before the daemon is killed (allow-listed: thawLoop checks). */
   readonly thaw?: readonly string[];
   /** What the daemon prints once it is ready, each waited for (default: `registered on `). */
@@ -55,7 +57,7 @@ export function daemonCommandLine(line: DaemonLine): string[] {
 
 /** Starts the daemon, stopped by `defer` after the test; resolves once it is registered. */
 export async function spawnDaemon(defer: Defer, start: DaemonStart): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonCommandLine(start), start.env ? { env: start.env } : {});
+  const daemon = new WatchedProcess(process.execPath, [...(start.nodeOptions ?? []), HVVSS_BIN, ...daemonCommandLine(start)], start.env ? { env: start.env } : {});
   defer(async () => {
     for (const mountpoint of start.thaw ?? []) thawLoop(mountpoint);
     if (start.teardown === 'terminate') await daemon.stop('SIGTERM').catch(() => daemon.stop('SIGKILL'));
