@@ -10,11 +10,10 @@ import { emulatorPerFile } from '../support/emulator.ts';
 import { flat, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { daemonCommandLine, spawnDaemon, type DaemonStart } from '../support/daemon-fixture.ts';
+import { daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 
-const KERNEL_TIMEOUT_S = 3;
-const LIMITS = { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '0.5', '--kill-grace': '0.2' };
+const LIMITS = { ...SHORT_LIMITS, '--hook-timeout': '0.5' };
 
 const defer = cleanupsPerTest();
 const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });

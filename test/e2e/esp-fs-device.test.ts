@@ -4,30 +4,22 @@
 // after the fs FREEZE, the next start does both. Loop mounts this test made, named by
 // --fs-include: an ext4 (FIFREEZE) and an ext2 the policy file says to remount (this machine's
 // kernel may have no vfat: the same mount(2) call).
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { within, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
 import { readOnly } from '../support/mount-state.ts';
-import { BOTH_CHANNELS, spawnDaemon } from '../support/daemon-fixture.ts';
+import { BOTH_CHANNELS, KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
 
 interface Setup {
   readonly fx: HooksFixture;
@@ -58,7 +50,7 @@ function setup(t: TestContext): Setup | undefined {
 function startDaemon(s: Setup): Promise<WatchedProcess> {
   return spawnDaemon(defer, {
     device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root,
-    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
+    defaults: SHORT_LIMITS,
     flags: ['--fs-role', '--fs-policy', s.policy, '--fs-include', s.data.mountpoint, '--fs-include', s.esp.mountpoint],
     thaw: [s.data.mountpoint], registered: BOTH_CHANNELS,
   });

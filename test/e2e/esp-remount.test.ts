@@ -5,31 +5,23 @@
 // vfat itself where the kernel has it). Whatever ends the freeze (THAW, the watchdog, SIGTERM,
 // SIGKILL and a restart), the mount is read-write afterwards; a mount that was read-only before
 // the freeze stays read-only; a file open for writing fails the FREEZE, naming the mount.
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { hvvssRun, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMount, type LoopMount } from '../support/loop-fs.ts';
 import { readOnly, writeError } from '../support/mount-state.ts';
-import { runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
+import { KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 import { loopTools } from '../fs/writer.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 interface Setup {
   readonly fx: HooksFixture;
@@ -65,7 +57,7 @@ const paths = (s: Setup) => runPaths(s.fx.root);
 function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
   return spawnDaemon(defer, {
     device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root,
-    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
+    defaults: SHORT_LIMITS,
     flags: fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-policy', s.policy, '--fs-include', s.esp.mountpoint, '--fs-include', s.ro.mountpoint] : [],
     extra,
   });

@@ -13,10 +13,9 @@ import { within, type WatchedProcess } from '../support/process.ts';
 import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { spawnDaemon } from '../support/daemon-fixture.ts';
+import { KERNEL_TIMEOUT_S, spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 /** A daemon with the shipped heap cap (48 MB old space) stays well below this whatever it is fed. */
 const RSS_CAP_MIB = 160;
 

@@ -12,13 +12,12 @@ import { emulatorPerFile } from '../support/emulator.ts';
 import { HVVSS_BIN, within, type Exit } from '../support/process.ts';
 import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { daemonCommandLine, spawnDaemon } from '../support/daemon-fixture.ts';
+import { daemonCommandLine, KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
 import { missing } from '../support/requirements.ts';
 import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
 const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
@@ -50,7 +49,7 @@ function startDaemon(s: Setup, extra: string[] = []): { exited: Promise<Exit>; k
   const log = openSync(s.logPath, 'a');
   const args = daemonCommandLine({
     device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
-    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' }, extra,
+    defaults: SHORT_LIMITS, extra,
   });
   const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, HVVSS_BIN, ...args], { stdio: ['ignore', log, log] });
   closeSync(log);

@@ -3,29 +3,21 @@
 // loop-mounted ext4 file systems this test made (--fs-include names them: nothing else is ever
 // frozen). The kernel sends the app FREEZE (hooks) before the fs FREEZE (mounts), and the fs THAW
 // (mounts) before the app THAW (hooks).
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMountsForTest, thawLoop, type LoopMount } from '../support/loop-fs.ts';
-import { BOTH_CHANNELS, daemonCommandLine, runPaths, spawnDaemon, type DaemonStart } from '../support/daemon-fixture.ts';
+import { BOTH_CHANNELS, daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, writer } from '../fs/writer.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
 
 interface Setup {
   readonly fx: HooksFixture;
@@ -46,7 +38,7 @@ function setup(t: TestContext, hooks: Record<string, string> = {}, stateOnMount 
 function daemonOf(s: Setup, extra: readonly string[] = []): DaemonStart {
   return {
     device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
-    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
+    defaults: SHORT_LIMITS,
     flags: ['--fs-role', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint],
     extra, thaw: [s.a.mountpoint, s.b.mountpoint], registered: BOTH_CHANNELS,
   };

@@ -5,31 +5,24 @@
 // with a thaw hook that writes to a frozen mount, and a CHECK refused by the fs device. Each uses
 // loop-mounted ext4 file systems this test made (--fs-include names them: nothing else is ever
 // frozen), and each ends with a writer on the file systems that completes.
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMount, loopMountsForTest, type LoopMount } from '../support/loop-fs.ts';
-import { BOTH_CHANNELS, daemonCommandLine, runPaths, spawnDaemon, type DaemonStart } from '../support/daemon-fixture.ts';
+import { BOTH_CHANNELS, daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 import { buildHelper } from '../fs/helper-build.ts';
 import type { TransactionRecord } from '../../src/daemon/transaction-history.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let shared: RunningEmulator;
-
-before(async () => {
-  shared = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
-});
-after(async () => {
-  await shared?.stop();
-});
+const shared = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
 
 /** An emulator of the test's own, for the faults that destroy it. */
 async function ownEmulator(): Promise<RunningEmulator> {
@@ -64,7 +57,7 @@ function daemonOf(s: Setup, options: DaemonOptions = {}): DaemonStart {
   const emu = options.emu ?? shared;
   return {
     device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
-    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
+    defaults: SHORT_LIMITS,
     flags: ['--fs-role', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint],
     extra: options.extra, env: options.env, thaw: [s.a.mountpoint, s.b.mountpoint], registered: BOTH_CHANNELS,
   };

@@ -3,30 +3,22 @@
 // freeze hooks and thaw before the thaw hooks (a hook writes to one: it would block otherwise),
 // and whatever ends the freeze (THAW, the watchdog, SIGTERM, SIGKILL and a restart, a second
 // mount that cannot freeze), a writer on each file system completes afterwards.
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
 import { hvvssRun, within, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMountsForTest, thawLoop, type LoopMount } from '../support/loop-fs.ts';
-import { runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
+import { KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { execFileSync } from 'node:child_process';
 import { blocked, writer } from '../fs/writer.ts';
 import { buildHelper } from '../fs/helper-build.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 interface Setup {
   readonly fx: HooksFixture;
@@ -47,7 +39,7 @@ function setup(t: TestContext, options: { readonly stateOnMount?: boolean; reado
 function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
   return spawnDaemon(defer, {
     device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
-    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
+    defaults: SHORT_LIMITS,
     // The emulator's fs stand-in has the fs device: the mounts freeze inside the application FREEZE.
     flags: fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint] : [],
     extra, thaw: [s.a.mountpoint, s.b.mountpoint],

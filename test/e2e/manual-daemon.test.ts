@@ -10,9 +10,8 @@ import { flat, hvvssRun, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { waitForFile } from '../support/watch-file.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
+import { KERNEL_TIMEOUT_S, runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const LIMITS = ['--timeout', '2', '--hook-timeout', '0.5', '--kill-grace', '0.2'];
 
 const defer = cleanupsPerTest();

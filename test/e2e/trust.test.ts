@@ -12,10 +12,9 @@ import { emulatorPerFile } from '../support/emulator.ts';
 import { flat, hvvssRun, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { daemonCommandLine, spawnDaemon, type DaemonStart } from '../support/daemon-fixture.ts';
+import { daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 
-const KERNEL_TIMEOUT_S = 3;
-const LIMITS = { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '0.5', '--kill-grace': '0.2' };
+const LIMITS = { ...SHORT_LIMITS, '--hook-timeout': '0.5' };
 const NOBODY = 65534;
 
 const defer = cleanupsPerTest();

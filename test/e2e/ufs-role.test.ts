@@ -16,11 +16,10 @@ import { hvvssRun, within, type WatchedProcess } from '../support/process.ts';
 import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { assertFreezable, loopMount, type LoopMount } from '../support/loop-fs.ts';
-import { BOTH_CHANNELS, runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
+import { BOTH_CHANNELS, KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 import { buildC, buildHelper } from '../fs/helper-build.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const CALLER_SOURCE = fileURLToPath(new URL('../emulator/ufs-caller.c', import.meta.url));
 const defer = cleanupsPerTest();
 let a: LoopMount | undefined;
@@ -77,7 +76,7 @@ function env(s: Setup): NodeJS.ProcessEnv {
 function startDaemon(s: Setup): Promise<WatchedProcess> {
   return spawnDaemon(defer, {
     device: s.emu.appDevice, fsDevice: s.emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
-    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' },
+    defaults: SHORT_LIMITS,
     flags: ['--fs-role', '--fs-helper', s.helper, '--fs-include', s.a, '--fs-include', s.b],
     env: env(s), thaw: [s.a, s.b], registered: BOTH_CHANNELS,
   });

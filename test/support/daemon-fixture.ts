@@ -36,6 +36,12 @@ export interface DaemonStart extends DaemonLine {
   readonly teardown?: 'kill' | 'terminate';
 }
 
+/** The kernel's limit most tests give the emulator (FreeBSD's is 15 s): short, so that a timeout can be provoked. */
+export const KERNEL_TIMEOUT_S = 3;
+
+/** The daemon's limits under it, as `defaults`. */
+export const SHORT_LIMITS: Readonly<Record<string, string>> = { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2', '--hook-timeout': '1', '--kill-grace': '0.2' };
+
 /** Both devices of the FreeBSD emulator, with --fs-role: the fs device first. */
 export const BOTH_CHANNELS: readonly RegExp[] = [/registered on .*hv_fsvss_dev/, /registered on .*hv_appvss_dev/];
 
