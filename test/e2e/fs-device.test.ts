@@ -10,28 +10,19 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { emulatorPerFile } from '../support/emulator.ts';
 import { hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
-import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { RECORD } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { loopMountsForTest, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { includeBoth, twoMounts, type TwoMounts as Setup } from '../support/two-mounts.ts';
+import { thawLoop } from '../support/loop-fs.ts';
 import { BOTH_CHANNELS, daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, writer } from '../fs/writer.ts';
 
 const defer = cleanupsPerTest();
 const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
 
-interface Setup {
-  readonly fx: HooksFixture;
-  readonly a: LoopMount;
-  readonly b: LoopMount;
-  readonly stateDir: string;
-}
-
+/** Two loop mounts, 10-db records; the journal on A unless `stateOnMount` is false. */
 function setup(t: TestContext, hooks: Record<string, string> = {}, stateOnMount = true): Setup | undefined {
-  const [a, b] = loopMountsForTest(t, defer) ?? [];
-  if (!a || !b) return undefined;
-  const fx = hooksForTest(defer, { '10-db': RECORD, ...hooks });
-  // The journal on a frozen mount: nothing may be written to it from the intent to the last thaw.
-  return { fx, a, b, stateDir: stateOnMount ? join(a.mountpoint, 'state') : join(fx.root, 'state') };
+  return twoMounts(t, defer, { hooks: () => ({ '10-db': RECORD, ...hooks }), stateOnMount });
 }
 
 /** Registered on both devices, the fs role on the two loop mounts. */
@@ -39,7 +30,7 @@ function daemonOf(s: Setup, extra: readonly string[] = []): DaemonStart {
   return {
     device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
     defaults: SHORT_LIMITS,
-    flags: ['--fs-role', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint],
+    flags: ['--fs-role', ...includeBoth(s)],
     extra, thaw: [s.a.mountpoint, s.b.mountpoint], registered: BOTH_CHANNELS,
   };
 }

@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
 import { emulatorPerFile } from '../support/emulator.ts';
 import { hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
-import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
+import { RECORD, writesTo } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { loopMount, loopMountsForTest, type LoopMount } from '../support/loop-fs.ts';
+import { includeBoth, twoMounts, type TwoMounts as Setup } from '../support/two-mounts.ts';
+import { loopMount } from '../support/loop-fs.ts';
 import { BOTH_CHANNELS, daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 import { buildHelper } from '../fs/helper-build.ts';
@@ -31,19 +32,9 @@ async function ownEmulator(): Promise<RunningEmulator> {
   return emu;
 }
 
-interface Setup {
-  readonly fx: HooksFixture;
-  readonly a: LoopMount;
-  readonly b: LoopMount;
-  readonly stateDir: string;
-}
-
 /** Two loop mounts, the journal on the first; 10-db records, 20-write writes to A at freeze and at thaw. */
 function setup(t: TestContext, hooks: Record<string, string> = {}): Setup | undefined {
-  const [a, b] = loopMountsForTest(t, defer) ?? [];
-  if (!a || !b) return undefined;
-  const fx = hooksForTest(defer, { '10-db': RECORD, '20-write': writesTo(a.mountpoint), ...hooks });
-  return { fx, a, b, stateDir: join(a.mountpoint, 'state') };
+  return twoMounts(t, defer, { hooks: (a) => ({ '10-db': RECORD, '20-write': writesTo(a.mountpoint), ...hooks }), stateOnMount: true });
 }
 
 interface DaemonOptions {
@@ -58,7 +49,7 @@ function daemonOf(s: Setup, options: DaemonOptions = {}): DaemonStart {
   return {
     device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
     defaults: SHORT_LIMITS,
-    flags: ['--fs-role', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint],
+    flags: ['--fs-role', ...includeBoth(s)],
     extra: options.extra, env: options.env, thaw: [s.a.mountpoint, s.b.mountpoint], registered: BOTH_CHANNELS,
   };
 }

@@ -9,9 +9,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emulatorPerFile } from '../support/emulator.ts';
 import { hvvssRun, within, type WatchedProcess } from '../support/process.ts';
-import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
+import { RECORD, writesTo } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { loopMountsForTest, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { includeBoth, twoMounts, type TwoMounts as Setup } from '../support/two-mounts.ts';
+import { thawLoop } from '../support/loop-fs.ts';
 import { KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { execFileSync } from 'node:child_process';
 import { blocked, writer } from '../fs/writer.ts';
@@ -20,19 +21,9 @@ import { buildHelper } from '../fs/helper-build.ts';
 const defer = cleanupsPerTest();
 const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
-interface Setup {
-  readonly fx: HooksFixture;
-  readonly a: LoopMount;
-  readonly b: LoopMount;
-  readonly stateDir: string;
-}
-
 /** Two loop mounts; a hook that writes to the first at freeze and at thaw (unless `quiet`). */
 function setup(t: TestContext, options: { readonly stateOnMount?: boolean; readonly quiet?: boolean } = {}): Setup | undefined {
-  const [a, b] = loopMountsForTest(t, defer) ?? [];
-  if (!a || !b) return undefined;
-  const fx = hooksForTest(defer, { '10-db': RECORD, ...(options.quiet ? {} : { '20-write': writesTo(a.mountpoint) }) });
-  return { fx, a, b, stateDir: options.stateOnMount ? join(a.mountpoint, 'state') : join(fx.root, 'state') };
+  return twoMounts(t, defer, { hooks: (a) => ({ '10-db': RECORD, ...(options.quiet ? {} : { '20-write': writesTo(a.mountpoint) }) }), stateOnMount: options.stateOnMount === true });
 }
 
 /** The daemon logs to a pipe: a log file on a frozen mount would block its reader, not the daemon. */
@@ -41,7 +32,7 @@ function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Pr
     device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
     defaults: SHORT_LIMITS,
     // The emulator's fs stand-in has the fs device: the mounts freeze inside the application FREEZE.
-    flags: fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint] : [],
+    flags: fsRole ? ['--fs-role', '--fs-device', 'none', ...includeBoth(s)] : [],
     extra, thaw: [s.a.mountpoint, s.b.mountpoint],
   });
 }
