@@ -14,7 +14,7 @@ import { until } from './databases.ts';
 import { serversPerFile } from './servers-per-file.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { spawnDaemon } from '../support/daemon-fixture.ts';
-import { enabledSamples, HOOKS_D, needs } from './sample-hooks.ts';
+import { enabledSamples, HOOKS_D, insertWaitingForReadLock, needs } from './sample-hooks.ts';
 
 const defer = cleanupsPerTest();
 const servers = serversPerFile(() => startEmulator({ timeoutMs: 15_000 }));
@@ -60,14 +60,7 @@ test('50-mysql: a write from another session blocks for the whole freeze and com
   assert.equal((await servers.emu.host.request('check')).result, 'success', daemon.output);
   assert.equal((await servers.emu.host.request('freeze')).result, 'success', daemon.output);
 
-  // MySQL says "Waiting for global read lock"; MariaDB (10.4 on, FTWRL through backup locks) "Waiting for backup lock".
-  const insert = db.client('INSERT INTO hvvss_test.t VALUES (1)');
-  defer(() => void insert.child.kill('SIGKILL'));
-  await until(
-    async () => (await db.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE IN ('Waiting for global read lock', 'Waiting for backup lock') AND INFO LIKE 'INSERT INTO hvvss_test.t%'")) === '1',
-    10_000,
-    'the INSERT to wait for the global read lock',
-  );
+  const insert = await insertWaitingForReadLock(defer, db, 1);
   assert.equal(insert.child.exitCode, null, 'the INSERT is still blocked');
   assert.equal(await db.query('SELECT COUNT(*) FROM hvvss_test.t'), '0', 'reads go on during the freeze');
 

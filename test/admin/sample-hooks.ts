@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import type { Defer } from '../support/cleanups.ts';
 import { hooksForTest, type HooksFixture } from '../support/hooks-dir.ts';
 import { missing } from '../support/requirements.ts';
-import type { Started } from './databases.ts';
+import type { WatchedProcess } from '../support/process.ts';
+import { until, type MariaDb, type Started } from './databases.ts';
 
 export const HOOKS_D = fileURLToPath(new URL('../../hooks.d/', import.meta.url));
 
@@ -37,4 +38,20 @@ export function needs<T>(t: TestContext, started: Started<T>): T | undefined {
   if (started.ok) return started.server;
   missing(t, started.reason);
   return undefined;
+}
+
+/**
+ * An INSERT into hvvss_test.t from another session, returned once it waits for the global read lock
+ * (MySQL says "Waiting for global read lock"; MariaDB, 10.4 on, FTWRL through backup locks, "Waiting
+ * for backup lock"); killed after the test by `defer`.
+ */
+export async function insertWaitingForReadLock(defer: Defer, db: MariaDb, value: number): Promise<WatchedProcess> {
+  const insert = db.client(`INSERT INTO hvvss_test.t VALUES (${value})`);
+  defer(() => void insert.child.kill('SIGKILL'));
+  await until(
+    async () => (await db.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE IN ('Waiting for global read lock', 'Waiting for backup lock') AND INFO LIKE 'INSERT INTO hvvss_test.t%'")) === '1',
+    10_000,
+    'the INSERT to wait for the global read lock',
+  );
+  return insert;
 }

@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { startLinuxEmulator } from '../../src/emulator/host-client.ts';
 import { within, type WatchedProcess } from '../support/process.ts';
 import type { HooksFixture } from '../support/hooks-dir.ts';
-import { until } from '../admin/databases.ts';
 import { serversPerFile } from '../admin/servers-per-file.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMountsForTest, type LoopMount } from '../support/loop-fs.ts';
 import { spawnDaemon } from '../support/daemon-fixture.ts';
-import { enabledSamples, needs } from '../admin/sample-hooks.ts';
+import { enabledSamples, insertWaitingForReadLock, needs } from '../admin/sample-hooks.ts';
 import { blocked, writer } from '../fs/writer.ts';
 
 const defer = cleanupsPerTest();
@@ -37,13 +36,7 @@ test('50-mysql on Linux: HOT_BACKUP, then FREEZE holds the global read lock and 
   const { daemon, mount } = started;
   assert.equal((await servers.emu.host.linuxRequest('hot-backup')).result, 'success', daemon.output);
   assert.equal((await servers.emu.host.linuxRequest('freeze')).result, 'success', daemon.output);
-  const insert = db.client('INSERT INTO hvvss_test.t VALUES (1)');
-  defer(() => void insert.child.kill('SIGKILL'));
-  await until(
-    async () => (await db.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE IN ('Waiting for global read lock', 'Waiting for backup lock') AND INFO LIKE 'INSERT INTO hvvss_test.t%'")) === '1',
-    10_000,
-    'the INSERT to wait for the global read lock',
-  );
+  const insert = await insertWaitingForReadLock(defer, db, 1);
   const w = writer(mount.mountpoint);
   await blocked(w);
   assert.equal((await servers.emu.host.linuxRequest('thaw')).result, 'success', daemon.output);
