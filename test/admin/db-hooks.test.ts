@@ -2,73 +2,27 @@
 // hvvss daemon against the emulator, with real MariaDB and PostgreSQL servers (test/admin/databases.ts).
 // Database tests skip, saying why, when a server is not installed or does not start.
 import { missing } from '../support/requirements.ts';
-import { after, before, test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
-import { hvvss, within, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, type HooksFixture } from '../support/hooks-dir.ts';
-import { startMariaDb, startPostgreSql, until, type MariaDb, type PostgreSql, type Started } from './databases.ts';
+import { startEmulator } from '../../src/emulator/host-client.ts';
+import { within, type WatchedProcess } from '../support/process.ts';
+import type { HooksFixture } from '../support/hooks-dir.ts';
+import { until } from './databases.ts';
+import { serversPerFile } from './servers-per-file.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
+import { spawnDaemon } from '../support/daemon-fixture.ts';
+import { enabledSamples, HOOKS_D, insertWaitingForReadLock, needs } from './sample-hooks.ts';
 
-const HOOKS_D = fileURLToPath(new URL('../../hooks.d/', import.meta.url));
-
-let emu: RunningEmulator;
-let mariadb: Started<MariaDb>;
-let postgres: Started<PostgreSql>;
 const defer = cleanupsPerTest();
+const servers = serversPerFile(() => startEmulator({ timeoutMs: 15_000 }));
 
-before(async () => {
-  const unavailable = (what: string) => (err: unknown) => ({ ok: false as const, reason: `${what} could not be set up: ${String(err)}` });
-  [emu, mariadb, postgres] = await Promise.all([
-    startEmulator({ timeoutMs: 15_000 }),
-    startMariaDb().catch(unavailable('MariaDB')),
-    startPostgreSql().catch(unavailable('PostgreSQL')),
-  ]);
-});
-after(async () => {
-  await Promise.all([emu?.stop(), mariadb?.ok && mariadb.server.stop(), postgres?.ok && postgres.server.stop()]);
-});
+const enabled = (samples: string[], settings: Record<string, Record<string, string>> = {}): HooksFixture => enabledSamples(defer, samples, settings);
 
-/**
- * A hooks directory with the named samples enabled (copied without the suffix, mode 0755), and settings
- * files beside it; `@ROOT@` in a setting becomes the fixture's scratch directory.
- */
-function enabled(samples: string[], settings: Record<string, Record<string, string>> = {}): HooksFixture {
-  const fx = hooksFixture();
-  defer(() => fx.cleanup());
-  for (const sample of samples) {
-    const hook = join(fx.dir, sample.replace(/\.sample$/, ''));
-    copyFileSync(join(HOOKS_D, sample), hook);
-    chmodSync(hook, 0o755);
-  }
-  // Settings files live beside the hooks directory (/usr/local/etc/hvvss/mysql.env).
-  for (const [file, vars] of Object.entries(settings)) {
-    const path = join(fx.root, file);
-    writeFileSync(path, Object.entries(vars).map(([k, v]) => `${k}='${v.replaceAll('@ROOT@', fx.root)}'\n`).join(''));
-    chmodSync(path, 0o644);
-  }
-  return fx;
-}
-
-async function startDaemon(fx: HooksFixture, extra: string[] = []): Promise<WatchedProcess> {
-  const daemon = hvvss([
-    'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir,
-    '--pidfile', join(fx.root, 'run', 'hvvss.pid'), '--socket', join(fx.root, 'run', 'hvvss.sock'),
-    '--state-dir', join(fx.root, 'state'), ...extra,
-  ]);
-  defer(async () => void (await daemon.stop('SIGTERM').catch(() => daemon.stop('SIGKILL'))));
-  await daemon.waitForLine(/registered on /);
-  return daemon;
-}
-
-function needs<T>(t: TestContext, started: Started<T>): T | undefined {
-  if (started.ok) return started.server;
-  missing(t, started.reason);
-  return undefined;
+function startDaemon(fx: HooksFixture, extra: string[] = []): Promise<WatchedProcess> {
+  return spawnDaemon(defer, { device: servers.emu.appDevice, hooksDir: fx.dir, root: fx.root, extra, teardown: 'terminate' });
 }
 
 test('the sample hooks are POSIX sh and shellcheck-clean', (t) => {
@@ -87,9 +41,9 @@ test('00-template and 10-sync enabled as shipped: check, freeze and thaw succeed
   const fx = enabled(['00-template.sample', '10-sync.sample']);
   for (const sample of readdirSync(HOOKS_D)) copyFileSync(join(HOOKS_D, sample), join(fx.dir, sample));
   const daemon = await startDaemon(fx, ['-d']);
-  assert.equal((await emu.host.request('check')).result, 'success', daemon.output);
-  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
-  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('check')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('freeze')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('thaw')).result, 'success', daemon.output);
   for (const line of [/hook 00-template freeze \(host\): ok/, /hook 10-sync freeze \(host\): ok/, /hook 00-template thaw \(host\): ok/]) {
     await daemon.waitForLine(line);
   }
@@ -98,26 +52,19 @@ test('00-template and 10-sync enabled as shipped: check, freeze and thaw succeed
 });
 
 test('50-mysql: a write from another session blocks for the whole freeze and completes after thaw', async (t) => {
-  const db = needs(t, mariadb);
+  const db = needs(t, servers.mariadb);
   if (!db) return;
   await db.query('CREATE DATABASE IF NOT EXISTS hvvss_test; CREATE TABLE IF NOT EXISTS hvvss_test.t (id INT) ENGINE=InnoDB; DELETE FROM hvvss_test.t');
   const fx = enabled(['50-mysql.sample'], { 'mysql.env': { MYSQL_SOCKET: db.socket, MYSQL_LOST_FILE: '@ROOT@/lost' } });
   const daemon = await startDaemon(fx);
-  assert.equal((await emu.host.request('check')).result, 'success', daemon.output);
-  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('check')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('freeze')).result, 'success', daemon.output);
 
-  // MySQL says "Waiting for global read lock"; MariaDB (10.4 on, FTWRL through backup locks) "Waiting for backup lock".
-  const insert = db.client('INSERT INTO hvvss_test.t VALUES (1)');
-  defer(() => void insert.child.kill('SIGKILL'));
-  await until(
-    async () => (await db.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE IN ('Waiting for global read lock', 'Waiting for backup lock') AND INFO LIKE 'INSERT INTO hvvss_test.t%'")) === '1',
-    10_000,
-    'the INSERT to wait for the global read lock',
-  );
+  const insert = await insertWaitingForReadLock(defer, db, 1);
   assert.equal(insert.child.exitCode, null, 'the INSERT is still blocked');
   assert.equal(await db.query('SELECT COUNT(*) FROM hvvss_test.t'), '0', 'reads go on during the freeze');
 
-  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('thaw')).result, 'success', daemon.output);
   const exit = await within(insert.exited, 10_000, 'the INSERT to complete after thaw');
   assert.equal(exit.code, 0, insert.output);
   assert.equal(await db.query('SELECT COUNT(*) FROM hvvss_test.t'), '1');
@@ -127,13 +74,13 @@ test('50-mysql: a write from another session blocks for the whole freeze and com
 });
 
 test('50-mysql: a freeze that fails later in the sequence rolls back and releases the lock', async (t) => {
-  const db = needs(t, mariadb);
+  const db = needs(t, servers.mariadb);
   if (!db) return;
   await db.query('CREATE DATABASE IF NOT EXISTS hvvss_test; CREATE TABLE IF NOT EXISTS hvvss_test.t (id INT) ENGINE=InnoDB');
   const fx = enabled(['50-mysql.sample'], { 'mysql.env': { MYSQL_SOCKET: db.socket, MYSQL_LOST_FILE: '@ROOT@/lost' } });
   fx.add('70-fails', '[ "$1" = freeze ] && exit 1\nexit 0');
   const daemon = await startDaemon(fx);
-  assert.equal((await emu.host.request('freeze')).result, 'fail');
+  assert.equal((await servers.emu.host.request('freeze')).result, 'fail');
   await daemon.waitForLine(/thaw \(rollback, msgid \d+\): success/);
   const insert = db.client('INSERT INTO hvvss_test.t VALUES (2)');
   defer(() => void insert.child.kill('SIGKILL'));
@@ -141,7 +88,7 @@ test('50-mysql: a freeze that fails later in the sequence rolls back and release
 });
 
 test('50-mysql: a lock it cannot get within MYSQL_LOCK_WAIT fails the freeze in time, leaving nothing held', async (t) => {
-  const db = needs(t, mariadb);
+  const db = needs(t, servers.mariadb);
   if (!db) return;
   await db.query('CREATE DATABASE IF NOT EXISTS hvvss_test; CREATE TABLE IF NOT EXISTS hvvss_test.t (id INT) ENGINE=InnoDB');
   // Another session holds a table lock that FLUSH TABLES WITH READ LOCK has to wait for.
@@ -151,7 +98,7 @@ test('50-mysql: a lock it cannot get within MYSQL_LOCK_WAIT fails the freeze in 
   await holder.waitForLine(/^held-lock$/);
   const fx = enabled(['50-mysql.sample'], { 'mysql.env': { MYSQL_SOCKET: db.socket, MYSQL_LOST_FILE: '@ROOT@/lost', MYSQL_LOCK_WAIT: '1' } });
   const daemon = await startDaemon(fx);
-  const freeze = await emu.host.request('freeze');
+  const freeze = await servers.emu.host.request('freeze');
   assert.equal(freeze.result, 'fail');
   assert.equal(freeze.reason, 'app-failed', 'answered by the daemon, before the kernel\'s limit');
   await daemon.waitForLine(/\[50-mysql\] ERROR 1205 .*Lock wait timeout exceeded/);
@@ -165,25 +112,25 @@ test('50-mysql: a lock it cannot get within MYSQL_LOCK_WAIT fails the freeze in 
 });
 
 test('50-mysql: a lock lost while frozen (session killed) makes the thaw fail', async (t) => {
-  const db = needs(t, mariadb);
+  const db = needs(t, servers.mariadb);
   if (!db) return;
   const fx = enabled(['50-mysql.sample'], { 'mysql.env': { MYSQL_SOCKET: db.socket, MYSQL_LOST_FILE: '@ROOT@/lost' } });
   const lost = join(fx.root, 'lost');
   const daemon = await startDaemon(fx);
-  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('freeze')).result, 'success', daemon.output);
   // The hook's session is the only other one, idle while it holds the lock.
   const id = await db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND = 'Sleep'");
   assert.match(id, /^\d+$/);
   await db.query(`KILL ${id}`);
-  assert.equal((await emu.host.request('thaw')).result, 'fail', daemon.output);
+  assert.equal((await servers.emu.host.request('thaw')).result, 'fail', daemon.output);
   await daemon.waitForLine(/\[50-mysql\] session \d+ no longer held the lock at thaw/);
   await daemon.waitForLine(/\[50-mysql\] the global read lock was lost during the freeze .*not application-consistent/);
   assert.ok(!existsSync(lost), 'thaw cleared the note: the next thaw succeeds');
-  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('thaw')).result, 'success', daemon.output);
 });
 
 test('60-postgresql: freeze runs a CHECKPOINT as the postgres user; thaw does nothing and succeeds', async (t) => {
-  const db = needs(t, postgres);
+  const db = needs(t, servers.postgres);
   if (!db) return;
   // PostgreSQL 17 moved the counter to pg_stat_checkpointer.
   const counter = Number(await db.query('SHOW server_version_num')) >= 170000
@@ -193,14 +140,14 @@ test('60-postgresql: freeze runs a CHECKPOINT as the postgres user; thaw does no
   const before = await requested();
   const fx = enabled(['60-postgresql.sample'], { 'postgresql.env': { PG_HOST: db.socketDir, PG_PORT: String(db.port) } });
   const daemon = await startDaemon(fx);
-  assert.equal((await emu.host.request('check')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('check')).result, 'success', daemon.output);
   const seen = db.log.lines.length;
-  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('freeze')).result, 'success', daemon.output);
   // The checkpoint was requested by the hook's session, and ran before the freeze was answered.
   const fromHook = db.log.lines.slice(seen).find((l) => /connection authorized: user=postgres database=postgres application_name=hvvss 60-postgresql/.test(l));
   assert.ok(fromHook, `the hook connected as postgres; server log:\n${db.log.lines.slice(seen).join('\n')}`);
   assert.ok(db.log.lines.slice(seen).some((l) => /checkpoint starting: .*immediate force wait/.test(l)), 'a CHECKPOINT command ran');
   await until(async () => (await requested()) > before, 10_000, 'the requested-checkpoint counter to move');
-  assert.equal((await emu.host.request('thaw')).result, 'success', daemon.output);
+  assert.equal((await servers.emu.host.request('thaw')).result, 'success', daemon.output);
   await daemon.waitForLine(/hook 60-postgresql thaw \(host\): ok/);
 });

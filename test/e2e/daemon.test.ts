@@ -1,43 +1,30 @@
 // hvvss daemon as a separate process against the emulated kernel, with real hook scripts.
 // Every test ends by checking that nothing is left frozen.
 import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { emulatorPerFile } from '../support/emulator.ts';
-import { flat, hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { flat, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
+import { daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 
-const KERNEL_TIMEOUT_S = 3;
-const TIMEOUTS = ['--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '0.5', '--kill-grace', '0.2'];
+const LIMITS = { ...SHORT_LIMITS, '--hook-timeout': '0.5' };
 
 const defer = cleanupsPerTest();
 const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
+const fixture = (hooks: Record<string, string> = {}): HooksFixture => hooksForTest(defer, hooks);
 
-function fixture(hooks: Record<string, string> = {}): HooksFixture {
-  const fx = hooksFixture(hooks);
-  defer(() => fx.cleanup());
-  return fx;
+function daemonOf(fx: HooksFixture, extra: string[] = []): DaemonStart {
+  return { device: emu.appDevice, hooksDir: fx.dir, root: fx.root, defaults: LIMITS, extra };
 }
 
-function daemonArgs(fx: HooksFixture, extra: string[] = []): string[] {
-  return [
-    'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir,
-    '--pidfile', join(fx.root, 'run', 'hvvss.pid'), '--socket', join(fx.root, 'run', 'hvvss.sock'),
-    '--state-dir', join(fx.root, 'state'), ...TIMEOUTS, ...extra,
-  ];
-}
-
-async function startDaemon(fx: HooksFixture, extra: string[] = []): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonArgs(fx, extra));
-  defer(async () => void (await daemon.stop('SIGKILL')));
-  await daemon.waitForLine(/registered on /);
-  return daemon;
-}
+const daemonArgs = (fx: HooksFixture, extra: string[] = []): string[] => daemonCommandLine(daemonOf(fx, extra));
+const startDaemon = (fx: HooksFixture, extra: string[] = []): Promise<WatchedProcess> => spawnDaemon(defer, daemonOf(fx, extra));
 
 /** Every hook that was frozen has been thawed since (its last freeze/thaw line is a thaw). */
 function assertNothingFrozen(fx: HooksFixture): void {
@@ -176,9 +163,7 @@ test('SIGKILL while frozen, then a restart: the hooks are thawed before the daem
   assert.equal(journal(fx).frozen, true);
   first.child.kill('SIGKILL');
   await first.exited;
-  const second = hvvss(daemonArgs(fx));
-  defer(async () => void (await second.stop('SIGKILL')));
-  await second.waitForLine(/registered on /);
+  const second = await startDaemon(fx);
   // Recovery ran to completion before registration: the thaws are already logged.
   assert.deepEqual(fx.log(), ['10-a freeze host', '20-b freeze host', '20-b thaw recovery', '10-a thaw recovery']);
   const output = second.output;

@@ -6,15 +6,15 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
 import { nodeVersionProblem } from '../../src/emulator/node-version.ts';
 import * as libc from '../../src/native/libc.ts';
 import { ioctlRequest } from '../../src/native/ioctl.ts';
 import { hvvss, within, WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD } from '../support/hooks-dir.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
+import { spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 import { missing } from '../support/requirements.ts';
 
@@ -24,6 +24,15 @@ async function emulator(fsDaemon: 'success' | 'fail' | 'late' | 'none', options:
   const emu = await startEmulator({ timeoutMs: options.timeoutMs ?? 1000, fsDaemon, ...(options.hostWaitMs ? { hostWaitMs: options.hostWaitMs } : {}) });
   defer(() => emu.stop());
   return emu;
+}
+
+/** The daemon's limits under a kernel limit of 3 s and of 1 s; the watchdog soon after a FREEZE. */
+const LIMITS_3S = { '--kernel-timeout': '3', '--timeout': '2.5', '--hook-timeout': '2', '--kill-grace': '0.2', '--max-frozen': '0.5' };
+const LIMITS_1S = { '--kernel-timeout': '1', '--timeout': '0.8', '--hook-timeout': '0.5', '--kill-grace': '0.1', '--max-frozen': '0.3' };
+
+/** hvvss daemon on the emulator's app device, stopped with SIGTERM after the test. */
+function startDaemon(emu: RunningEmulator, fx: HooksFixture, limits: Record<string, string>): Promise<WatchedProcess> {
+  return spawnDaemon(defer, { device: emu.appDevice, hooksDir: fx.dir, root: fx.root, defaults: limits, teardown: 'terminate' });
 }
 
 async function simulate(emu: RunningEmulator): Promise<WatchedProcess> {
@@ -93,13 +102,9 @@ test('messages sent before the fs daemon ever registered are processed when it d
 
 test('an app answer while the fs daemon is gone is dropped: the host fails at the timeout, and the daemon watchdog thaws', async () => {
   const emu = await emulator('success', { timeoutMs: 3000 });
-  const fx = hooksFixture({ '10-db': `${RECORD}\nif [ "$1" = freeze ]; then read go < "@LOG@.go"; fi\nexit 0` });
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer, { '10-db': `${RECORD}\nif [ "$1" = freeze ]; then read go < "@LOG@.go"; fi\nexit 0` });
   assert.equal(spawnSync('mkfifo', [`${fx.logFile}.go`]).status, 0, 'mkfifo');
-  const daemon = hvvss(['daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir, '--kernel-timeout', '3', '--timeout', '2.5', '--hook-timeout', '2', '--kill-grace', '0.2',
-    '--max-frozen', '0.5', '--pidfile', join(fx.root, 'pid'), '--socket', join(fx.root, 'sock'), '--state-dir', join(fx.root, 'state')]);
-  defer(() => daemon.stop());
-  await daemon.waitForLine(/registered on /);
+  const daemon = await startDaemon(emu, fx, LIMITS_3S);
   const pending = emu.host.request('freeze');
   // The daemon's output is held while frozen: the hook's own record says its freeze started.
   await waitForFile(fx.logFile, (lines) => lines.includes('10-db freeze host'));
@@ -117,12 +122,8 @@ test('an app answer while the fs daemon is gone is dropped: the host fails at th
 
 test('a FREEZE the host gave up on before the fs daemon came is still delivered: the daemon freezes, nobody sends THAW, the watchdog thaws', async () => {
   const emu = await emulator('none', { timeoutMs: 3000, hostWaitMs: 300 });
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
-  const daemon = hvvss(['daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir, '--kernel-timeout', '3', '--timeout', '2.5', '--hook-timeout', '2', '--kill-grace', '0.2',
-    '--max-frozen', '0.5', '--pidfile', join(fx.root, 'pid'), '--socket', join(fx.root, 'sock'), '--state-dir', join(fx.root, 'state')]);
-  defer(() => daemon.stop());
-  await daemon.waitForLine(/registered on /);
+  const fx = hooksForTest(defer, { '10-db': RECORD });
+  const daemon = await startDaemon(emu, fx, LIMITS_3S);
   const freeze = await emu.host.request('freeze');
   assert.equal(freeze.result, 'unanswered');
   assert.deepEqual(fx.log(), []);
@@ -217,12 +218,8 @@ test('the emulator refuses a Node older than 24.2 in one line, exit 2; --help; h
 
 test('after an fs-stage failure of a FREEZE the kernel never thaws the app: the daemon watchdog does', async () => {
   const emu = await emulator('fail');
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
-  const daemon = hvvss(['daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir, '--kernel-timeout', '1', '--timeout', '0.8', '--hook-timeout', '0.5', '--kill-grace', '0.1',
-    '--max-frozen', '0.3', '--pidfile', join(fx.root, 'pid'), '--socket', join(fx.root, 'sock'), '--state-dir', join(fx.root, 'state')]);
-  defer(() => daemon.stop());
-  await daemon.waitForLine(/registered on /);
+  const fx = hooksForTest(defer, { '10-db': RECORD });
+  const daemon = await startDaemon(emu, fx, LIMITS_1S);
   const result = await emu.host.request('freeze');
   assert.equal(result.reason, 'fs-failed');
   await daemon.waitForLine(/thaw \(watchdog, msgid \d+\): success/);

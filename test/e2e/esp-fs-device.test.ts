@@ -4,35 +4,22 @@
 // after the fs FREEZE, the next start does both. Loop mounts this test made, named by
 // --fs-include: an ext4 (FIFREEZE) and an ext2 the policy file says to remount (this machine's
 // kernel may have no vfat: the same mount(2) call).
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
-import { parseMountinfo } from '../../src/fs/mount-table.ts';
-import { hvvss, within, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
+import { within, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { readOnly } from '../support/mount-state.ts';
+import { BOTH_CHANNELS, KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
-});
-after(async () => {
-  await emu?.stop();
-});
-
-function readOnly(mountpoint: string): boolean {
-  const entry = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((e) => e.mountpoint === mountpoint).at(-1);
-  assert.ok(entry, `${mountpoint} is mounted`);
-  return entry.readOnly;
-}
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
 
 interface Setup {
   readonly fx: HooksFixture;
@@ -43,8 +30,7 @@ interface Setup {
 
 function setup(t: TestContext): Setup | undefined {
   if (!loopTools(t, ['mkfs.ext2', 'mkfs.ext4', 'losetup', 'fsfreeze'])) return undefined;
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer, { '10-db': RECORD });
   const data = loopMount('ext4');
   const esp = loopMount('ext2');
   assertFreezable(data.mountpoint);
@@ -61,16 +47,13 @@ function setup(t: TestContext): Setup | undefined {
   return { fx, esp, data, policy };
 }
 
-async function startDaemon(s: Setup): Promise<WatchedProcess> {
-  const daemon = hvvss([
-    'daemon', '-n', '--device', emu.appDevice, '--fs-device', emu.fsDevice, '--hooks-dir', s.fx.dir,
-    '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', join(s.fx.root, 'state'),
-    '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2',
-    '--fs-role', '--fs-policy', s.policy, '--fs-include', s.data.mountpoint, '--fs-include', s.esp.mountpoint,
-  ]);
-  defer(() => daemon.stop('SIGKILL'));
-  await daemon.waitForLine(/registered on .*hv_appvss_dev/);
-  return daemon;
+function startDaemon(s: Setup): Promise<WatchedProcess> {
+  return spawnDaemon(defer, {
+    device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root,
+    defaults: SHORT_LIMITS,
+    flags: ['--fs-role', '--fs-policy', s.policy, '--fs-include', s.data.mountpoint, '--fs-include', s.esp.mountpoint],
+    thaw: [s.data.mountpoint], registered: BOTH_CHANNELS,
+  });
 }
 
 test('both channels: the fs FREEZE remounts read-only then freezes, the fs THAW thaws then remounts read-write, then the app THAW thaws the hooks', async (t) => {

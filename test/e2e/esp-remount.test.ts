@@ -5,45 +5,23 @@
 // vfat itself where the kernel has it). Whatever ends the freeze (THAW, the watchdog, SIGTERM,
 // SIGKILL and a restart), the mount is read-write afterwards; a mount that was read-only before
 // the freeze stays read-only; a file open for writing fails the FREEZE, naming the mount.
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
-import { parseMountinfo } from '../../src/fs/mount-table.ts';
-import { hvvss, hvvssRun, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
+import { hvvssRun, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { loopMount, type LoopMount } from '../support/loop-fs.ts';
+import { readOnly, writeError } from '../support/mount-state.ts';
+import { KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 import { loopTools } from '../fs/writer.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
-
-function readOnly(mountpoint: string): boolean {
-  const entry = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((e) => e.mountpoint === mountpoint).at(-1);
-  assert.ok(entry, `${mountpoint} is mounted`);
-  return entry.readOnly;
-}
-
-function writeError(mountpoint: string): string | undefined {
-  try {
-    writeFileSync(join(mountpoint, 'probe'), 'x');
-    return undefined;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code;
-  }
-}
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 interface Setup {
   readonly fx: HooksFixture;
@@ -56,8 +34,7 @@ interface Setup {
 
 function setup(t: TestContext): Setup | undefined {
   if (!loopTools(t, ['mkfs.ext2', 'losetup'])) return undefined;
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer, { '10-db': RECORD });
   const esp = loopMount('ext2');
   const ro = loopMount('ext2');
   execFileSync('mount', ['-o', 'remount,ro', ro.mountpoint]);
@@ -74,18 +51,16 @@ function setup(t: TestContext): Setup | undefined {
   return { fx, esp, ro, policy };
 }
 
-const paths = (s: Setup) => ['--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', join(s.fx.root, 'state')];
+const paths = (s: Setup) => runPaths(s.fx.root);
 
-async function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
-  const daemon = hvvss([
-    'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', s.fx.dir, ...paths(s), '--kernel-timeout', String(KERNEL_TIMEOUT_S),
-    '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2',
-    ...(fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-policy', s.policy, '--fs-include', s.esp.mountpoint, '--fs-include', s.ro.mountpoint] : []),
-    ...extra,
-  ]);
-  defer(() => daemon.stop('SIGKILL'));
-  await daemon.waitForLine(/registered on /);
-  return daemon;
+/** Nothing here is frozen (remounted read-only at most): teardown only kills the daemon. */
+function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
+  return spawnDaemon(defer, {
+    device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root,
+    defaults: SHORT_LIMITS,
+    flags: fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-policy', s.policy, '--fs-include', s.esp.mountpoint, '--fs-include', s.ro.mountpoint] : [],
+    extra,
+  });
 }
 
 /** FREEZE answered success: the mount is read-only (a write gets EROFS), the other one untouched. */

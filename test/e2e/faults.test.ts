@@ -7,20 +7,21 @@
 // The hooks record their freeze when it is complete (at the end of the freeze), as a real hook
 // would hold its lock only from then on: a freeze hook left running by a killed daemon that
 // completed after the recovery thaw would show up as the last word of that hook.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { emulatorPerFile } from '../support/emulator.ts';
 import { startEmulator } from '../../src/emulator/host-client.ts';
-import { hvvss, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, type HooksFixture } from '../support/hooks-dir.ts';
+import { type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
+import { spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 
 const KERNEL_TIMEOUT_S = 2;
-const TIMEOUTS = ['--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '1.5', '--hook-timeout', '1', '--kill-grace', '0.2'];
+const LIMITS = { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '1.5', '--hook-timeout': '1', '--kill-grace': '0.2' };
 /** Each hook's freeze and thaw take this long: the sequence spans about 6 x STEP. */
 const STEP_S = 0.1;
 
@@ -29,8 +30,7 @@ const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 /** 10-a and 20-b freeze and thaw slowly; 30-c freezes slowly, then fails (its thaw is owed too). */
 function slowSequence(): HooksFixture {
-  const fx = hooksFixture();
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer);
   const body = (failFreeze: boolean) =>
     [
       'case "$1" in',
@@ -44,19 +44,8 @@ function slowSequence(): HooksFixture {
   return fx;
 }
 
-function daemonArgs(fx: HooksFixture, device = emu.appDevice, timeouts = TIMEOUTS): string[] {
-  return [
-    'daemon', '-n', '--device', device, '--hooks-dir', fx.dir,
-    '--pidfile', join(fx.root, 'run', 'hvvss.pid'), '--socket', join(fx.root, 'run', 'hvvss.sock'),
-    '--state-dir', join(fx.root, 'state'), ...timeouts,
-  ];
-}
-
-async function startDaemon(fx: HooksFixture, device = emu.appDevice): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonArgs(fx, device));
-  defer(async () => void (await daemon.stop('SIGKILL')));
-  await daemon.waitForLine(/registered on /);
-  return daemon;
+function startDaemon(fx: HooksFixture, device = emu.appDevice, extra: string[] = []): Promise<WatchedProcess> {
+  return spawnDaemon(defer, { device, hooksDir: fx.dir, root: fx.root, defaults: LIMITS, extra });
 }
 
 /** The process table's lines that run a hook of `fx`. */
@@ -168,13 +157,10 @@ test('the device going away at any instant of a freeze: the daemon rolls back an
 });
 
 test('a freeze hook the killed daemon left running is stopped before recovery thaws', async () => {
-  const fx = hooksFixture();
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer);
   // Freezes for longer than the test lets the daemon live, and records when done.
   fx.add('10-slow', 'case "$1" in\n  freeze) sleep 2; echo "$HVVSS_HOOK freeze $HVVSS_REASON" >> "@LOG@" ;;\n  thaw) echo "$HVVSS_HOOK thaw $HVVSS_REASON" >> "@LOG@" ;;\nesac');
-  const daemon = hvvss(daemonArgs(fx, emu.appDevice, ['--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '1.5', '--hook-timeout', '5', '--kill-grace', '0.2']));
-  defer(async () => void (await daemon.stop('SIGKILL')));
-  await daemon.waitForLine(/registered on /);
+  const daemon = await startDaemon(fx, emu.appDevice, ['--hook-timeout', '5']);
   const pending = emu.host.request('freeze');
   // The intent is recorded before the hook starts: once it runs, the journal names it.
   await hooksRunning(fx, true);

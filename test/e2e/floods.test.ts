@@ -3,19 +3,19 @@
 // the control socket that connect and never read. The daemon must stay alive, answer, thaw, and
 // keep its resident set small; a daemon killed by V8's heap limit while frozen would leave the
 // hooks frozen until a restart.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { emulatorPerFile } from '../support/emulator.ts';
-import { HVVSS_BIN, within, WatchedProcess } from '../support/process.ts';
+import { within, type WatchedProcess } from '../support/process.ts';
 import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
+import { KERNEL_TIMEOUT_S, spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 /** A daemon with the shipped heap cap (48 MB old space) stays well below this whatever it is fed. */
 const RSS_CAP_MIB = 160;
 
@@ -27,21 +27,16 @@ function rssMiB(pid: number): number {
   return Number.parseInt(line.replace(/\D+/g, ''), 10) / 1024;
 }
 
-async function startDaemon(fx: HooksFixture, extra: string[] = []): Promise<WatchedProcess> {
+function startDaemon(fx: HooksFixture, extra: string[] = []): Promise<WatchedProcess> {
   // As rc.d runs it: with the shipped V8 options (a bounded heap).
-  const daemon = new WatchedProcess(process.execPath, [...DAEMON_NODE_FLAGS, HVVSS_BIN,
-    'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir, '--pidfile', join(fx.root, 'run', 'hvvss.pid'),
-    '--socket', join(fx.root, 'run', 'hvvss.sock'), '--state-dir', join(fx.root, 'state'), '--kernel-timeout', String(KERNEL_TIMEOUT_S),
-    '--timeout', '2', ...extra,
-  ]);
-  defer(async () => void (await daemon.stop('SIGKILL')));
-  await daemon.waitForLine(/registered on /);
-  return daemon;
+  return spawnDaemon(defer, {
+    device: emu.appDevice, hooksDir: fx.dir, root: fx.root, defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2' }, extra,
+    nodeOptions: DAEMON_NODE_FLAGS,
+  });
 }
 
 test('a resident hook printing 300 MB while frozen: the daemon stays alive and small, thaws, and says how many lines it dropped', async () => {
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer, { '10-db': RECORD });
   // Resident: READY, then 300 MB of 1 KiB lines while holding, until released (stdin EOF).
   fx.add('20-chatty', `${RECORD}
 if [ "$1" = freeze ]; then
@@ -63,8 +58,7 @@ fi`);
 });
 
 test('300 clients that connect to the control socket and never read: the daemon stays small and keeps answering the host', async () => {
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer, { '10-db': RECORD });
   const daemon = await startDaemon(fx);
   const pid = daemon.child.pid as number;
   const sockets: Socket[] = [];

@@ -3,21 +3,21 @@
 // THAW must still be answered in time, the watchdog must still thaw, and a daemon killed while
 // that file system is frozen must be recoverable: nothing the daemon does between the first
 // freeze hook and the last thaw may write to a file.
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { emulatorPerFile } from '../support/emulator.ts';
-import { HVVSS_BIN, hvvss, within, type Exit } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { HVVSS_BIN, within, type Exit } from '../support/process.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
+import { daemonCommandLine, KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { waitForFile } from '../support/watch-file.ts';
 import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
 import { missing } from '../support/requirements.ts';
 import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
 const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
@@ -39,8 +39,7 @@ function setup(t: TestContext): Setup | undefined {
   // Teardown thaws before anything else: a process blocked on a frozen file system cannot be killed.
   defer(() => mnt.cleanup());
   assertFreezable(mnt.mountpoint);
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer, { '10-db': RECORD });
   fx.add('90-fsfreeze', `${RECORD}\ncase "$1" in\n  freeze) fsfreeze -f ${mnt.mountpoint} ;;\n  thaw) fsfreeze -u ${mnt.mountpoint} 2>/dev/null || true ;;\nesac`);
   return { fx, mnt, stateDir: join(mnt.mountpoint, 'state'), logPath: join(mnt.mountpoint, 'daemon.log') };
 }
@@ -48,9 +47,11 @@ function setup(t: TestContext): Setup | undefined {
 /** hvvss daemon -n with its standard error appended to a file on the loop mount. */
 function startDaemon(s: Setup, extra: string[] = []): { exited: Promise<Exit>; kill: (signal: NodeJS.Signals) => void } {
   const log = openSync(s.logPath, 'a');
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, HVVSS_BIN, 'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', s.fx.dir,
-    '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir,
-    '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2', ...extra], { stdio: ['ignore', log, log] });
+  const args = daemonCommandLine({
+    device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
+    defaults: SHORT_LIMITS, extra,
+  });
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, HVVSS_BIN, ...args], { stdio: ['ignore', log, log] });
   closeSync(log);
   const exited = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   defer(async () => {
@@ -111,13 +112,10 @@ test('SIGKILL while the state file system is frozen, then a restart: recovery th
   first.kill('SIGKILL');
   await first.exited;
   // The new daemon logs to a pipe: its log file would be on the frozen file system until recovery.
-  const second = hvvss(['daemon', '-n', '--device', emu.appDevice, '--hooks-dir', s.fx.dir, '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'),
-    '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir, '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2']);
-  defer(async () => {
-    thawLoop(s.mnt.mountpoint);
-    await second.stop('SIGKILL');
+  await spawnDaemon(defer, {
+    device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
+    defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S), '--timeout': '2' }, thaw: [s.mnt.mountpoint],
   });
-  await second.waitForLine(/registered on /);
   assert.deepEqual(s.fx.log().slice(-2), ['90-fsfreeze thaw recovery', '10-db thaw recovery']);
   assert.equal((await within(writer(s), 10_000, 'a writer after recovery')).code, 0);
 });

@@ -3,74 +3,43 @@
 // loop-mounted ext4 file systems this test made (--fs-include names them: nothing else is ever
 // frozen). The kernel sends the app FREEZE (hooks) before the fs FREEZE (mounts), and the fs THAW
 // (mounts) before the app THAW (hooks).
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
-import { hvvss, hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
+import { hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
+import { RECORD } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
-import { blocked, loopTools, writer } from '../fs/writer.ts';
+import { includeBoth, twoMounts, type TwoMounts as Setup } from '../support/two-mounts.ts';
+import { thawLoop } from '../support/loop-fs.ts';
+import { BOTH_CHANNELS, daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
+import { blocked, writer } from '../fs/writer.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
 
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
-});
-after(async () => {
-  await emu?.stop();
-});
-
-interface Setup {
-  readonly fx: HooksFixture;
-  readonly a: LoopMount;
-  readonly b: LoopMount;
-  readonly stateDir: string;
-}
-
+/** Two loop mounts, 10-db records; the journal on A unless `stateOnMount` is false. */
 function setup(t: TestContext, hooks: Record<string, string> = {}, stateOnMount = true): Setup | undefined {
-  if (!loopTools(t)) return undefined;
-  const a = loopMount('ext4');
-  defer(() => a.cleanup());
-  const b = loopMount('ext4');
-  defer(() => b.cleanup());
-  assertFreezable(a.mountpoint);
-  assertFreezable(b.mountpoint);
-  const fx = hooksFixture({ '10-db': RECORD, ...hooks });
-  defer(() => fx.cleanup());
-  // The journal on a frozen mount: nothing may be written to it from the intent to the last thaw.
-  return { fx, a, b, stateDir: stateOnMount ? join(a.mountpoint, 'state') : join(fx.root, 'state') };
+  return twoMounts(t, defer, { hooks: () => ({ '10-db': RECORD, ...hooks }), stateOnMount });
 }
 
-function daemonArgs(s: Setup, extra: readonly string[] = []): string[] {
-  return [
-    'daemon', '-n', '--device', emu.appDevice, '--fs-device', emu.fsDevice, '--hooks-dir', s.fx.dir,
-    '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir,
-    '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2',
-    '--fs-role', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint,
-    ...extra,
-  ];
+/** Registered on both devices, the fs role on the two loop mounts. */
+function daemonOf(s: Setup, extra: readonly string[] = []): DaemonStart {
+  return {
+    device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
+    defaults: SHORT_LIMITS,
+    flags: ['--fs-role', ...includeBoth(s)],
+    extra, thaw: [s.a.mountpoint, s.b.mountpoint], registered: BOTH_CHANNELS,
+  };
 }
 
-async function startDaemon(s: Setup, extra: readonly string[] = []): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonArgs(s, extra));
-  defer(async () => {
-    thawLoop(s.a.mountpoint);
-    thawLoop(s.b.mountpoint);
-    await daemon.stop('SIGKILL');
-  });
-  await daemon.waitForLine(/registered on .*hv_fsvss_dev/);
-  await daemon.waitForLine(/registered on .*hv_appvss_dev/);
-  return daemon;
-}
+const daemonArgs = (s: Setup, extra: readonly string[] = []): string[] => daemonCommandLine(daemonOf(s, extra));
+const startDaemon = (s: Setup, extra: readonly string[] = []): Promise<WatchedProcess> => spawnDaemon(defer, daemonOf(s, extra));
 
 function statusOf(s: Setup): Promise<{ stdout: string }> {
-  return hvvssRun(['status', '--json', '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--state-dir', s.stateDir]);
+  return hvvssRun(['status', '--json', ...runPaths(s.fx.root, s.stateDir)]);
 }
 
 test('the host CHECK, FREEZE, THAW go through both devices: hooks then mounts frozen, writers block until the THAW, mounts then hooks thawed', async (t) => {
@@ -89,7 +58,7 @@ test('the host CHECK, FREEZE, THAW go through both devices: hooks then mounts fr
   const report = JSON.parse((await statusOf(s)).stdout) as { daemon: { snapshot: { devices: { role: string; path: string }[]; frozen: { mounts: string[] } } } };
   assert.deepEqual(report.daemon.snapshot.devices, [{ role: 'application', path: emu.appDevice }, { role: 'fs', path: emu.fsDevice }]);
   assert.deepEqual(report.daemon.snapshot.frozen.mounts, [s.b.mountpoint, s.a.mountpoint]);
-  const text = await hvvssRun(['status', '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--state-dir', s.stateDir]);
+  const text = await hvvssRun(['status', ...runPaths(s.fx.root, s.stateDir)]);
   assert.match(flat(text.stdout), new RegExp(`registered on ${emu.appDevice} and ${emu.fsDevice} \\(fs role\\)`));
   const thaw = await emu.host.request('thaw');
   assert.equal(thaw.result, 'success', `${JSON.stringify(thaw)}\n${daemon.output}`);

@@ -5,30 +5,25 @@
 // with a thaw hook that writes to a frozen mount, and a CHECK refused by the fs device. Each uses
 // loop-mounted ext4 file systems this test made (--fs-include names them: nothing else is ever
 // frozen), and each ends with a writer on the file systems that completes.
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
-import { hvvss, hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
+import { hvvssRun, within, flat, type WatchedProcess } from '../support/process.ts';
+import { RECORD, writesTo } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { includeBoth, twoMounts, type TwoMounts as Setup } from '../support/two-mounts.ts';
+import { loopMount } from '../support/loop-fs.ts';
+import { BOTH_CHANNELS, daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 import { buildHelper } from '../fs/helper-build.ts';
 import type { TransactionRecord } from '../../src/daemon/transaction-history.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let shared: RunningEmulator;
-
-before(async () => {
-  shared = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
-});
-after(async () => {
-  await shared?.stop();
-});
+const shared = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000, fsDaemon: 'none' });
 
 /** An emulator of the test's own, for the faults that destroy it. */
 async function ownEmulator(): Promise<RunningEmulator> {
@@ -37,63 +32,33 @@ async function ownEmulator(): Promise<RunningEmulator> {
   return emu;
 }
 
-interface Setup {
-  readonly fx: HooksFixture;
-  readonly a: LoopMount;
-  readonly b: LoopMount;
-  readonly stateDir: string;
-}
-
 /** Two loop mounts, the journal on the first; 10-db records, 20-write writes to A at freeze and at thaw. */
 function setup(t: TestContext, hooks: Record<string, string> = {}): Setup | undefined {
-  if (!loopTools(t)) return undefined;
-  const a = loopMount('ext4');
-  defer(() => a.cleanup());
-  const b = loopMount('ext4');
-  defer(() => b.cleanup());
-  assertFreezable(a.mountpoint);
-  assertFreezable(b.mountpoint);
-  const fx = hooksFixture({
-    '10-db': RECORD,
-    '20-write': `${RECORD}\ncase "$1" in freeze|thaw) echo "$1" > ${join(a.mountpoint, 'hook-$1')} ;; esac`,
-    ...hooks,
-  });
-  defer(() => fx.cleanup());
-  return { fx, a, b, stateDir: join(a.mountpoint, 'state') };
+  return twoMounts(t, defer, { hooks: (a) => ({ '10-db': RECORD, '20-write': writesTo(a.mountpoint), ...hooks }), stateOnMount: true });
 }
 
 interface DaemonOptions {
   readonly emu?: RunningEmulator;
   readonly extra?: readonly string[];
-  readonly hookTimeoutS?: number;
   readonly env?: NodeJS.ProcessEnv;
 }
 
-function daemonArgs(s: Setup, options: DaemonOptions = {}): string[] {
+/** Registered on both devices (of the shared emulator unless the test has its own), the fs role on the two loop mounts. */
+function daemonOf(s: Setup, options: DaemonOptions = {}): DaemonStart {
   const emu = options.emu ?? shared;
-  return [
-    'daemon', '-n', '--device', emu.appDevice, '--fs-device', emu.fsDevice, '--hooks-dir', s.fx.dir,
-    '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir,
-    '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', String(options.hookTimeoutS ?? 1), '--kill-grace', '0.2',
-    '--fs-role', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint,
-    ...(options.extra ?? []),
-  ];
+  return {
+    device: emu.appDevice, fsDevice: emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
+    defaults: SHORT_LIMITS,
+    flags: ['--fs-role', ...includeBoth(s)],
+    extra: options.extra, env: options.env, thaw: [s.a.mountpoint, s.b.mountpoint], registered: BOTH_CHANNELS,
+  };
 }
 
-async function startDaemon(s: Setup, options: DaemonOptions = {}): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonArgs(s, options), options.env ? { env: options.env } : {});
-  defer(async () => {
-    thawLoop(s.a.mountpoint);
-    thawLoop(s.b.mountpoint);
-    await daemon.stop('SIGKILL');
-  });
-  await daemon.waitForLine(/registered on .*hv_fsvss_dev/);
-  await daemon.waitForLine(/registered on .*hv_appvss_dev/);
-  return daemon;
-}
+const daemonArgs = (s: Setup, options: DaemonOptions = {}): string[] => daemonCommandLine(daemonOf(s, options));
+const startDaemon = (s: Setup, options: DaemonOptions = {}): Promise<WatchedProcess> => spawnDaemon(defer, daemonOf(s, options));
 
 async function transactions(s: Setup): Promise<TransactionRecord[]> {
-  const run = await hvvssRun(['status', '--json', '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--state-dir', s.stateDir]);
+  const run = await hvvssRun(['status', '--json', ...runPaths(s.fx.root, s.stateDir)]);
   return (JSON.parse(run.stdout) as { transactions: TransactionRecord[] }).transactions;
 }
 
@@ -103,16 +68,24 @@ async function writersComplete(s: Setup, what: string): Promise<void> {
   for (const m of [s.a, s.b]) assert.equal((await within(writer(m.mountpoint, 'after').exited, 10_000, `a writer on ${m.mountpoint} ${what}`)).code, 0);
 }
 
+/** Setup, an emulator of the test's own, the daemon on it, and a host FREEZE it answered success. */
+async function frozenOnOwnEmulator(t: TestContext, extra: readonly string[] = []): Promise<{ s: Setup; emu: RunningEmulator; daemon: WatchedProcess } | undefined> {
+  const s = setup(t);
+  if (!s) return undefined;
+  const emu = await ownEmulator();
+  const daemon = await startDaemon(s, { emu, extra });
+  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  return { s, emu, daemon };
+}
+
 function journalFrozen(s: Setup): boolean {
   return (JSON.parse(readFileSync(join(s.stateDir, 'frozen.json'), 'utf8')) as { frozen: boolean }).frozen;
 }
 
 test('the devices go away (emulator unmounted) while the mounts are frozen: the daemon thaws the mounts, then the hooks, and exits', async (t) => {
-  const s = setup(t);
-  if (!s) return;
-  const emu = await ownEmulator();
-  const daemon = await startDaemon(s, { emu });
-  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  const frozen = await frozenOnOwnEmulator(t);
+  if (!frozen) return;
+  const { s, emu, daemon } = frozen;
   const w = writer(s.b.mountpoint);
   await blocked(w);
   await emu.stop();
@@ -127,11 +100,9 @@ test('the devices go away (emulator unmounted) while the mounts are frozen: the 
 });
 
 test('the driver detaches while the mounts are frozen (SIGKILL to the daemon, as hv_vss_detach does): the restart thaws mounts then hooks before it finds the devices gone', async (t) => {
-  const s = setup(t);
-  if (!s) return;
-  const emu = await ownEmulator();
-  const daemon = await startDaemon(s, { emu });
-  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  const frozen = await frozenOnOwnEmulator(t);
+  if (!frozen) return;
+  const { s, emu, daemon } = frozen;
   const detach = await emu.host.detach();
   assert.ok(detach.killed.some((k) => k.pid === daemon.child.pid), JSON.stringify(detach));
   assert.equal((await within(daemon.exited, 10_000, 'the daemon killed by the detach')).signal, 'SIGKILL');
@@ -154,11 +125,9 @@ test('the driver detaches while the mounts are frozen (SIGKILL to the daemon, as
 test('the driver detaches while --fs-helper holds the mounts: the helper sees the daemon die and thaws them at once', async (t) => {
   const helper = buildHelper(t);
   if (!helper) return;
-  const s = setup(t);
-  if (!s) return;
-  const emu = await ownEmulator();
-  const daemon = await startDaemon(s, { emu, extra: ['--fs-helper', helper] });
-  assert.equal((await emu.host.request('freeze')).result, 'success', daemon.output);
+  const frozen = await frozenOnOwnEmulator(t, ['--fs-helper', helper]);
+  if (!frozen) return;
+  const { s, emu, daemon } = frozen;
   const w = writer(s.b.mountpoint);
   await blocked(w);
   await emu.host.detach();
@@ -187,8 +156,7 @@ test('the kernel\'s timer fires while the fs stage runs (a flush that cannot be 
   writeFileSync(join(bin, 'sync'), "#!/bin/sh\ntrap '' TERM\nsleep 1.8\nexec /usr/bin/env PATH=/usr/bin:/bin sync \"$@\"\n");
   chmodSync(join(bin, 'sync'), 0o755);
   const daemon = await startDaemon(s, {
-    hookTimeoutS: 1.8,
-    extra: ['--fs-include', c.mountpoint, '--fs-sync', c.mountpoint, '--max-frozen', '60'],
+    extra: ['--hook-timeout', '1.8', '--fs-include', c.mountpoint, '--fs-sync', c.mountpoint, '--max-frozen', '60'],
     env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` },
   });
   const freeze = await shared.host.request('freeze');

@@ -3,73 +3,38 @@
 // freeze hooks and thaw before the thaw hooks (a hook writes to one: it would block otherwise),
 // and whatever ends the freeze (THAW, the watchdog, SIGTERM, SIGKILL and a restart, a second
 // mount that cannot freeze), a writer on each file system completes afterwards.
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/host-client.ts';
-import { hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { emulatorPerFile } from '../support/emulator.ts';
+import { hvvssRun, within, type WatchedProcess } from '../support/process.ts';
+import { RECORD, writesTo } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { includeBoth, twoMounts, type TwoMounts as Setup } from '../support/two-mounts.ts';
+import { thawLoop } from '../support/loop-fs.ts';
+import { KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { execFileSync } from 'node:child_process';
-import { blocked, loopTools, writer } from '../fs/writer.ts';
+import { blocked, writer } from '../fs/writer.ts';
 import { buildHelper } from '../fs/helper-build.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const defer = cleanupsPerTest();
-let emu: RunningEmulator;
-
-before(async () => {
-  emu = await startEmulator({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
-});
-after(async () => {
-  await emu?.stop();
-});
-
-interface Setup {
-  readonly fx: HooksFixture;
-  readonly a: LoopMount;
-  readonly b: LoopMount;
-  readonly stateDir: string;
-}
+const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 /** Two loop mounts; a hook that writes to the first at freeze and at thaw (unless `quiet`). */
 function setup(t: TestContext, options: { readonly stateOnMount?: boolean; readonly quiet?: boolean } = {}): Setup | undefined {
-  if (!loopTools(t)) return undefined;
-  const a = loopMount('ext4');
-  defer(() => a.cleanup());
-  const b = loopMount('ext4');
-  defer(() => b.cleanup());
-  assertFreezable(a.mountpoint);
-  assertFreezable(b.mountpoint);
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
-  if (!options.quiet) fx.add('20-write', `${RECORD}\ncase "$1" in freeze|thaw) echo "$1" > ${join(a.mountpoint, 'hook-$1')} ;; esac`);
-  return { fx, a, b, stateDir: options.stateOnMount ? join(a.mountpoint, 'state') : join(fx.root, 'state') };
-}
-
-function daemonArgs(s: Setup, extra: readonly string[] = [], fsRole = true): string[] {
-  return [
-    'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', s.fx.dir, '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'),
-    '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir, '--kernel-timeout', String(KERNEL_TIMEOUT_S),
-    '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2',
-    // The emulator's fs stand-in has the fs device: the mounts freeze inside the application FREEZE.
-    ...(fsRole ? ['--fs-role', '--fs-device', 'none', '--fs-include', s.a.mountpoint, '--fs-include', s.b.mountpoint] : []),
-    ...extra,
-  ];
+  return twoMounts(t, defer, { hooks: (a) => ({ '10-db': RECORD, ...(options.quiet ? {} : { '20-write': writesTo(a.mountpoint) }) }), stateOnMount: options.stateOnMount === true });
 }
 
 /** The daemon logs to a pipe: a log file on a frozen mount would block its reader, not the daemon. */
-async function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonArgs(s, extra, fsRole));
-  defer(async () => {
-    thawLoop(s.a.mountpoint);
-    thawLoop(s.b.mountpoint);
-    await daemon.stop('SIGKILL');
+function startDaemon(s: Setup, extra: readonly string[] = [], fsRole = true): Promise<WatchedProcess> {
+  return spawnDaemon(defer, {
+    device: emu.appDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
+    defaults: SHORT_LIMITS,
+    // The emulator's fs stand-in has the fs device: the mounts freeze inside the application FREEZE.
+    flags: fsRole ? ['--fs-role', '--fs-device', 'none', ...includeBoth(s)] : [],
+    extra, thaw: [s.a.mountpoint, s.b.mountpoint],
   });
-  await daemon.waitForLine(/registered on /);
-  return daemon;
 }
 
 test('CHECK, FREEZE, THAW: both file systems freeze after the hooks and thaw before them; writers block until the thaw', async (t) => {
@@ -84,7 +49,7 @@ test('CHECK, FREEZE, THAW: both file systems freeze after the hooks and thaw bef
   await blocked(wa);
   await blocked(wb);
   // status answers while frozen (it writes nothing) and names the frozen file systems, children... in freeze order.
-  const status = await hvvssRun(['status', '--json', '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--state-dir', s.stateDir]);
+  const status = await hvvssRun(['status', '--json', ...runPaths(s.fx.root, s.stateDir)]);
   const report = JSON.parse(status.stdout) as { daemon: { snapshot: { frozen: { mounts: string[] } } }; freeze: { mounts: string[] }; fs: { fsRole: boolean } };
   assert.deepEqual(report.daemon.snapshot.frozen.mounts, [s.b.mountpoint, s.a.mountpoint]);
   assert.deepEqual(report.freeze.mounts, [s.b.mountpoint, s.a.mountpoint]);

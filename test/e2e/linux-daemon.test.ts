@@ -9,11 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { startLinuxEmulator, type RunningLinuxEmulator } from '../../src/emulator/host-client.ts';
-import { flat, hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { flat, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
-import { blocked, loopTools, writer } from '../fs/writer.ts';
+import { loopMountsForTest, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
+import { blocked, writer, type Writer } from '../fs/writer.ts';
 
 // Shortened kernel limits (Linux: FREEZE 900 s, HOT_BACKUP and THAW 30 s), so that a late
 // answer can be provoked; the daemon's deadlines stay below them.
@@ -38,41 +39,32 @@ const hasXfs = () => !spawnSync('mkfs.xfs', ['-V'], { stdio: 'ignore' }).error;
 
 /** An ext4 loop mount (and an xfs one when mkfs.xfs is here); a recording hook. */
 function setup(t: TestContext, hooks: Record<string, string> = { '10-db': RECORD }, stateOnMount = false): Setup | undefined {
-  if (!loopTools(t)) return undefined;
-  const mounts: LoopMount[] = [];
-  for (const type of hasXfs() ? (['ext4', 'xfs'] as const) : (['ext4'] as const)) {
-    const m = loopMount(type);
-    defer(() => m.cleanup());
-    assertFreezable(m.mountpoint);
-    mounts.push(m);
-  }
-  const fx = hooksFixture(hooks);
-  defer(() => fx.cleanup());
+  const mounts = loopMountsForTest(t, defer, hasXfs() ? ['ext4', 'xfs'] : ['ext4']);
+  if (!mounts) return undefined;
+  const fx = hooksForTest(defer, hooks);
   return { fx, mounts, stateDir: stateOnMount ? join(mounts[0]!.mountpoint, 'state') : join(fx.root, 'state') };
 }
 
-/** The daemon's command line: `extra` flags replace the defaults of the same name. */
-function daemonArgs(s: Setup, extra: readonly string[] = []): string[] {
-  const defaults: Record<string, string> = { '--timeout': '2', '--freeze-timeout': '3', '--hook-timeout': '1', '--kill-grace': '0.2' };
-  return [
-    'daemon', '-n', '--device', emu.device, '--hooks-dir', s.fx.dir, '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'),
-    '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir,
-    ...Object.entries(defaults).filter(([flag]) => !extra.includes(flag)).flat(),
+/** The daemon logs to a pipe: a log file on a frozen mount would block its reader, not the daemon. */
+function startDaemon(s: Setup, extra: readonly string[] = []): Promise<WatchedProcess> {
+  return spawnDaemon(defer, {
+    device: emu.device, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
+    defaults: { '--timeout': '2', '--freeze-timeout': '3', '--hook-timeout': '1', '--kill-grace': '0.2' },
     // No --fs-role: on the Linux protocol the fs role is always on.
-    ...s.mounts.flatMap((m) => ['--fs-include', m.mountpoint]),
-    ...extra,
-  ];
+    flags: s.mounts.flatMap((m) => ['--fs-include', m.mountpoint]),
+    extra, thaw: s.mounts.map((m) => m.mountpoint),
+  });
 }
 
-/** The daemon logs to a pipe: a log file on a frozen mount would block its reader, not the daemon. */
-async function startDaemon(s: Setup, extra: readonly string[] = []): Promise<WatchedProcess> {
-  const daemon = hvvss(daemonArgs(s, extra));
-  defer(async () => {
-    for (const m of s.mounts) thawLoop(m.mountpoint);
-    await daemon.stop('SIGKILL');
-  });
-  await daemon.waitForLine(/registered on /);
-  return daemon;
+/** Setup, the daemon, a FREEZE it answered success, and a writer blocked on the first mount. */
+async function frozenWithWriter(t: TestContext): Promise<{ s: Setup; daemon: WatchedProcess; w: Writer } | undefined> {
+  const s = setup(t);
+  if (!s) return undefined;
+  const daemon = await startDaemon(s);
+  assert.equal((await emu.host.linuxRequest('freeze')).result, 'success');
+  const w = writer(s.mounts[0]!.mountpoint);
+  await blocked(w);
+  return { s, daemon, w };
 }
 
 function journal(s: Setup): { frozen: boolean } {
@@ -92,7 +84,7 @@ test('HOT_BACKUP, FREEZE, THAW: FIFREEZE after the freeze hooks, FITHAW before t
   const writers = s.mounts.map((m) => writer(m.mountpoint));
   for (const w of writers) await blocked(w);
   // status answers while frozen and names the protocol, the device and the frozen file systems.
-  const status = await hvvssRun(['status', '--json', '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--state-dir', s.stateDir]);
+  const status = await hvvssRun(['status', '--json', ...runPaths(s.fx.root, s.stateDir)]);
   const report = JSON.parse(status.stdout) as { daemon: { snapshot: { protocol: string; device: string; frozen: { mounts: string[] } } } };
   assert.equal(report.daemon.snapshot.protocol, 'linux');
   assert.equal(report.daemon.snapshot.device, emu.device);
@@ -174,12 +166,9 @@ test('no THAW: the watchdog thaws the file systems, then the hooks', async (t) =
 });
 
 test('hibernation while frozen: the kernel\'s fake THAW thaws the file systems and the hooks; its answer is refused and the daemon registers again', async (t) => {
-  const s = setup(t);
-  if (!s) return;
-  const daemon = await startDaemon(s);
-  assert.equal((await emu.host.linuxRequest('freeze')).result, 'success');
-  const w = writer(s.mounts[0]!.mountpoint);
-  await blocked(w);
+  const frozen = await frozenWithWriter(t);
+  if (!frozen) return;
+  const { s, daemon, w } = frozen;
   const start = (await emu.host.events()).at(-1)?.seq ?? 0;
   await emu.host.hibernate();
   assert.equal((await within(w.exited, 10_000, 'the writer after the fake THAW')).code, 0);
@@ -190,12 +179,9 @@ test('hibernation while frozen: the kernel\'s fake THAW thaws the file systems a
 });
 
 test('SIGTERM while frozen: thawed, then exit 0', async (t) => {
-  const s = setup(t);
-  if (!s) return;
-  const daemon = await startDaemon(s);
-  assert.equal((await emu.host.linuxRequest('freeze')).result, 'success');
-  const w = writer(s.mounts[0]!.mountpoint);
-  await blocked(w);
+  const frozen = await frozenWithWriter(t);
+  if (!frozen) return;
+  const { s, daemon, w } = frozen;
   assert.equal((await daemon.stop('SIGTERM')).code, 0, daemon.output);
   assert.equal((await within(w.exited, 10_000, 'the writer after SIGTERM')).code, 0);
   assert.deepEqual(s.fx.log().slice(-1), ['10-db thaw shutdown']);
@@ -228,8 +214,7 @@ test('a second agent gets EBUSY, and the message names hv-vss-daemon.service and
   const s = setup(t);
   if (!s) return;
   await startDaemon(s);
-  const other = hooksFixture();
-  defer(() => other.cleanup());
+  const other = hooksForTest(defer);
   const second = await hvvssRun([
     'daemon', '-n', '--device', emu.device, '--hooks-dir', other.dir, '--pidfile', join(other.root, 'run', 'p.pid'),
     '--socket', join(other.root, 'run', 's.sock'), '--state-dir', join(other.root, 'state'),

@@ -1,52 +1,41 @@
 // The daemon and the operator commands together, as separate processes against the emulated
 // kernel: they never overlap (each refuses while the other holds a freeze, naming the holder),
 // a starting daemon leaves a live manual freeze alone, and hvvss status follows a host backup.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emulatorPerFile } from '../support/emulator.ts';
-import { flat, hvvss, hvvssRun, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { flat, hvvssRun, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { waitForFile } from '../support/watch-file.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
+import { KERNEL_TIMEOUT_S, runPaths, spawnDaemon } from '../support/daemon-fixture.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const LIMITS = ['--timeout', '2', '--hook-timeout', '0.5', '--kill-grace', '0.2'];
 
 const defer = cleanupsPerTest();
 const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
 
 function fixture(hooks: Record<string, string>): HooksFixture {
-  const fx = hooksFixture(hooks);
-  defer(() => fx.cleanup());
+  const fx = hooksForTest(defer, hooks);
   defer(async () => {
     if (journal(fx).frozen) await hvvssRun(['thaw', ...manualArgs(fx)]);
   });
   return fx;
 }
 
-const run = (fx: HooksFixture) => join(fx.root, 'run');
 const state = (fx: HooksFixture) => join(fx.root, 'state');
 const manualArgs = (fx: HooksFixture, ...extra: string[]) => ['--hooks-dir', fx.dir, '--state-dir', state(fx), ...LIMITS, ...extra];
-const statusArgs = (fx: HooksFixture, ...extra: string[]) => [
-  'status', '--socket', join(run(fx), 'hvvss.sock'), '--pidfile', join(run(fx), 'hvvss.pid'), '--state-dir', state(fx), '--hooks-dir', fx.dir, ...extra,
-];
+const statusArgs = (fx: HooksFixture, ...extra: string[]) => ['status', ...runPaths(fx.root, state(fx)), '--hooks-dir', fx.dir, ...extra];
 
 function journal(fx: HooksFixture): { frozen: boolean } {
   const path = join(state(fx), 'frozen.json');
   return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : { frozen: false };
 }
 
-async function startDaemon(fx: HooksFixture): Promise<WatchedProcess> {
-  const daemon = hvvss([
-    'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', fx.dir,
-    '--pidfile', join(run(fx), 'hvvss.pid'), '--socket', join(run(fx), 'hvvss.sock'), '--state-dir', state(fx),
-    '--kernel-timeout', String(KERNEL_TIMEOUT_S), ...LIMITS,
-  ]);
-  defer(async () => void (await daemon.stop('SIGKILL')));
-  await daemon.waitForLine(/registered on /);
-  return daemon;
+function startDaemon(fx: HooksFixture): Promise<WatchedProcess> {
+  return spawnDaemon(defer, { device: emu.appDevice, hooksDir: fx.dir, root: fx.root, stateDir: state(fx), defaults: { '--kernel-timeout': String(KERNEL_TIMEOUT_S) }, flags: LIMITS });
 }
 
 async function manualFreeze(fx: HooksFixture): Promise<number> {

@@ -3,43 +3,30 @@
 // with failure when the hooks directory sits below a directory a user owns. Each refusal ends
 // with the command that fixes it, and the test runs that command to show it does.
 // The unprivileged owner is nobody (uid 65534), set with chown: no user is created.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emulatorPerFile } from '../support/emulator.ts';
-import { flat, hvvss, hvvssRun, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { flat, hvvssRun, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
+import { daemonCommandLine, type DaemonStart, KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 
-const KERNEL_TIMEOUT_S = 3;
-const TIMEOUTS = ['--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '0.5', '--kill-grace', '0.2'];
+const LIMITS = { ...SHORT_LIMITS, '--hook-timeout': '0.5' };
 const NOBODY = 65534;
 
 const defer = cleanupsPerTest();
 const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
+const fixture = (hooks: Record<string, string> = {}): HooksFixture => hooksForTest(defer, hooks);
 
-function fixture(hooks: Record<string, string> = {}): HooksFixture {
-  const fx = hooksFixture(hooks);
-  defer(() => fx.cleanup());
-  return fx;
+function daemonOf(fx: HooksFixture, hooksDir = fx.dir): DaemonStart {
+  return { device: emu.appDevice, hooksDir, root: fx.root, defaults: LIMITS };
 }
 
-function daemonArgs(fx: HooksFixture, hooksDir = fx.dir): string[] {
-  return [
-    'daemon', '-n', '--device', emu.appDevice, '--hooks-dir', hooksDir,
-    '--pidfile', join(fx.root, 'run', 'hvvss.pid'), '--socket', join(fx.root, 'run', 'hvvss.sock'),
-    '--state-dir', join(fx.root, 'state'), ...TIMEOUTS,
-  ];
-}
-
-async function startDaemon(args: string[]): Promise<WatchedProcess> {
-  const daemon = hvvss(args);
-  defer(async () => void (await daemon.stop('SIGKILL')));
-  await daemon.waitForLine(/registered on /);
-  return daemon;
-}
+const daemonArgs = (fx: HooksFixture, hooksDir = fx.dir): string[] => daemonCommandLine(daemonOf(fx, hooksDir));
+const startDaemon = (fx: HooksFixture, hooksDir = fx.dir): Promise<WatchedProcess> => spawnDaemon(defer, daemonOf(fx, hooksDir));
 
 /** Runs the command a refusal ends with ("...; fix: COMMAND"), as the admin would paste it. */
 function runFix(text: string): string {
@@ -67,7 +54,7 @@ test('a world-writable state directory: the daemon refuses to start and says the
   assert.equal(existsSync(join(state, 'hooks.lock')), false, 'nothing is created in a refused state directory');
 
   assert.equal(runFix(refused.stderr.split('\n').find((l) => l.includes('; fix: ')) ?? ''), `chmod go-w ${state}`);
-  await startDaemon(daemonArgs(fx));
+  await startDaemon(fx);
   assert.equal((await emu.host.request('check')).result, 'success');
   assert.deepEqual(fx.log(), ['10-a check host']);
 });
@@ -90,7 +77,7 @@ test('hooks below a user-owned directory: host CHECK fails, the log names that d
   writeFileSync(hook, `#!/bin/sh\n${RECORD.replaceAll('@LOG@', fx.logFile)}\n`);
   chmodSync(hook, 0o755);
 
-  const daemon = await startDaemon(daemonArgs(fx, hooksDir));
+  const daemon = await startDaemon(fx, hooksDir);
   const check = await emu.host.request('check');
   assert.equal(check.result, 'fail');
   assert.equal(check.reason, 'app-failed', 'answered by the daemon, not timed out');

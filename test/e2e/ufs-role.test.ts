@@ -12,14 +12,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator, type RecordedEvent, type RunningEmulator } from '../../src/emulator/host-client.ts';
 import { FREEBSD_MOUNT_TABLE_ENV } from '../../src/fs/mount-table.ts';
-import { hvvss, hvvssRun, within, type WatchedProcess } from '../support/process.ts';
-import { hooksFixture, RECORD, type HooksFixture } from '../support/hooks-dir.ts';
+import { hvvssRun, within, type WatchedProcess } from '../support/process.ts';
+import { hooksForTest, RECORD, writesTo, type HooksFixture } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
-import { assertFreezable, loopMount, thawLoop, type LoopMount } from '../support/loop-fs.ts';
+import { assertFreezable, loopMount, type LoopMount } from '../support/loop-fs.ts';
+import { BOTH_CHANNELS, KERNEL_TIMEOUT_S, runPaths, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 import { blocked, loopTools, writer } from '../fs/writer.ts';
 import { buildC, buildHelper } from '../fs/helper-build.ts';
 
-const KERNEL_TIMEOUT_S = 3;
 const CALLER_SOURCE = fileURLToPath(new URL('../emulator/ufs-caller.c', import.meta.url));
 const defer = cleanupsPerTest();
 let a: LoopMount | undefined;
@@ -58,42 +58,37 @@ async function setup(t: TestContext, options: { readonly quiet?: boolean } = {})
   assert.ok(emu && a && b, 'the emulator and the loop mounts were set up');
   assertFreezable(a.mountpoint);
   assertFreezable(b.mountpoint);
-  const fx = hooksFixture({ '10-db': RECORD });
-  defer(() => fx.cleanup());
   // A hook that writes to A at freeze and at thaw: it would block if A were suspended then.
-  if (!options.quiet) fx.add('20-write', `${RECORD}\ncase "$1" in freeze|thaw) echo "$1" > ${join(a.mountpoint, 'hook-$1')} ;; esac`);
+  const fx = hooksForTest(defer, { '10-db': RECORD, ...(options.quiet ? {} : { '20-write': writesTo(a.mountpoint) }) });
   const since = (await emu.host.events()).at(-1)?.seq ?? 0;
   // The journal on a suspended mount: nothing may be written to it from the intent to the last thaw.
   const stateDir = options.quiet ? join(fx.root, 'state') : join(a.mountpoint, `state-${since}`);
   return { emu, helper, fx, a: a.mountpoint, b: b.mountpoint, stateDir, since };
 }
 
-function paths(s: Setup): string[] {
-  return ['--pidfile', join(s.fx.root, 'run', 'hvvss.pid'), '--socket', join(s.fx.root, 'run', 'hvvss.sock'), '--state-dir', s.stateDir];
-}
+const paths = (s: Setup): string[] => runPaths(s.fx.root, s.stateDir);
 
 /** FreeBSD's mount table and the emulated ufssuspend, for the daemon and the helper it starts. */
 function env(s: Setup): NodeJS.ProcessEnv {
   return { ...process.env, [FREEBSD_MOUNT_TABLE_ENV]: s.emu.mountTable, HVVSS_UFSSUSPEND: s.emu.ufsSuspend };
 }
 
-async function startDaemon(s: Setup): Promise<WatchedProcess> {
-  const daemon = hvvss(
-    [
-      'daemon', '-n', '--device', s.emu.appDevice, '--fs-device', s.emu.fsDevice, '--hooks-dir', s.fx.dir, ...paths(s),
-      '--kernel-timeout', String(KERNEL_TIMEOUT_S), '--timeout', '2', '--hook-timeout', '1', '--kill-grace', '0.2',
-      '--fs-role', '--fs-helper', s.helper, '--fs-include', s.a, '--fs-include', s.b,
-    ],
-    { env: env(s) },
-  );
-  defer(async () => {
-    await daemon.stop('SIGKILL');
-    thawLoop(s.a);
-    thawLoop(s.b);
+function startDaemon(s: Setup): Promise<WatchedProcess> {
+  return spawnDaemon(defer, {
+    device: s.emu.appDevice, fsDevice: s.emu.fsDevice, hooksDir: s.fx.dir, root: s.fx.root, stateDir: s.stateDir,
+    defaults: SHORT_LIMITS,
+    flags: ['--fs-role', '--fs-helper', s.helper, '--fs-include', s.a, '--fs-include', s.b],
+    env: env(s), thaw: [s.a, s.b], registered: BOTH_CHANNELS,
   });
-  await daemon.waitForLine(/registered on .*hv_fsvss_dev/);
-  await daemon.waitForLine(/registered on .*hv_appvss_dev/);
-  return daemon;
+}
+
+/** Setup, the daemon, and a host FREEZE it answered success. */
+async function frozenDaemon(t: TestContext): Promise<{ s: Setup; daemon: WatchedProcess } | undefined> {
+  const s = await setup(t);
+  if (!s) return undefined;
+  const daemon = await startDaemon(s);
+  assert.equal((await s.emu.host.request('freeze')).result, 'success', daemon.output);
+  return { s, daemon };
 }
 
 function event(s: Setup, kind: string, match: (e: RecordedEvent & Record<string, unknown>) => boolean = () => true): Promise<RecordedEvent> {
@@ -138,10 +133,9 @@ test('CHECK, FREEZE, THAW: the helper suspends B then A after the freeze hooks, 
 });
 
 test('SIGKILL of the daemon while suspended: its helper resumes both at once; the restart thaws the hooks, nothing stays suspended', async (t) => {
-  const s = await setup(t);
-  if (!s) return;
-  const first = await startDaemon(s);
-  assert.equal((await s.emu.host.request('freeze')).result, 'success', first.output);
+  const frozen = await frozenDaemon(t);
+  if (!frozen) return;
+  const { s, daemon: first } = frozen;
   const wa = writer(s.a);
   await blocked(wa);
   await first.stop('SIGKILL');
@@ -157,10 +151,9 @@ test('SIGKILL of the daemon while suspended: its helper resumes both at once; th
 });
 
 test('the helper killed while suspended: the mounts resume with it, the daemon thaws the hooks at once, says why in its status and answers the THAW with failure', async (t) => {
-  const s = await setup(t);
-  if (!s) return;
-  const daemon = await startDaemon(s);
-  assert.equal((await s.emu.host.request('freeze')).result, 'success', daemon.output);
+  const frozen = await frozenDaemon(t);
+  if (!frozen) return;
+  const { s, daemon } = frozen;
   const suspended = await event(s, 'ufs-suspend', (e) => e.mountpoint === s.a);
   const w = writer(s.a);
   await blocked(w);

@@ -5,58 +5,15 @@
 // operations over a fake mount table.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { readFileSync, statSync } from 'node:fs';
-import { FreezeEngine } from '../../src/engine/freeze-engine.ts';
-import { FreezeJournal } from '../../src/state/freeze-journal.ts';
-import { AgentLogger } from '../../src/log/logger.ts';
-import { FsStage, recoverMounts, type MountOps } from '../../src/fs/fs-stage.ts';
-import { parseMountinfo, type MountEntry } from '../../src/fs/mount-table.ts';
-import { FakeClock } from '../support/fake-clock.ts';
-import { scratch } from '../state/scratch.ts';
-import { Hooks } from './recording-hooks.ts';
+import { fakeFsEngine } from './fake-fs-engine.ts';
 
 const TABLE = `28 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
 50 28 7:0 / /mnt/a rw,relatime - ext4 /dev/loop0 rw
 51 50 7:1 / /mnt/a/b rw,relatime - xfs /dev/loop1 rw
 `;
 
-function setup(t: TestContext, options: { readonly failFreeze?: string } = {}) {
-  const dir = scratch(t);
-  const calls: string[] = [];
-  const frozen = new Set<string>();
-  const ops: MountOps = {
-    async fifreeze(mountpoint) {
-      if (mountpoint === options.failFreeze) throw new Error(`FIFREEZE ${mountpoint}: EBUSY`);
-      calls.push(`FIFREEZE ${mountpoint}`);
-      frozen.add(mountpoint);
-    },
-    fithaw(mountpoint) {
-      calls.push(`FITHAW ${mountpoint}`);
-      return frozen.delete(mountpoint);
-    },
-    async run(file, args) {
-      calls.push(`${file} ${args.join(' ')}`);
-    },
-  };
-  const clock = new FakeClock();
-  const log = new AgentLogger({ write: () => {} }, { debug: true });
-  const readTable = async (): Promise<MountEntry[]> => parseMountinfo(TABLE);
-  const fs = new FsStage({ policy: { include: ['/mnt/a', '/mnt/a/b'] }, log, clock, os: 'linux', ops, readTable });
-  const journal = new FreezeJournal(join(dir, 'frozen.json'));
-  const engine = new FreezeEngine({
-    hooks: new Hooks(calls),
-    journal,
-    clock,
-    log,
-    holder: { kind: 'daemon', pid: process.pid },
-    fs,
-    fsChannel: true,
-    recoverMounts: (recorded) => recoverMounts(recorded, { log, clock, os: 'linux', ops, readTable }),
-    stopLeftovers: async () => [],
-  });
-  return { calls, frozen, engine, journal };
-}
+const setup = (t: TestContext, options: { readonly failFreeze?: string } = {}) => fakeFsEngine(t, { ...options, table: TABLE, include: ['/mnt/a', '/mnt/a/b'], fsChannel: true });
 
 test('app FREEZE: hooks only, the intent names the mounts; fs FREEZE freezes them without a write; fs THAW thaws them; app THAW the hooks', async (t) => {
   const s = setup(t);

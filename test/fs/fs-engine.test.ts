@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { FreezeEngine } from '../../src/engine/freeze-engine.ts';
 import { FreezeJournal, JournalCorruptError } from '../../src/state/freeze-journal.ts';
-import { AgentLogger, type LogLevel } from '../../src/log/logger.ts';
-import { FsStage, recoverMounts, type MountOps } from '../../src/fs/fs-stage.ts';
-import { parseMountinfo, type MountEntry } from '../../src/fs/mount-table.ts';
+import { AgentLogger } from '../../src/log/logger.ts';
+import { FsStage, type MountOps } from '../../src/fs/fs-stage.ts';
+import { parseMountinfo } from '../../src/fs/mount-table.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { scratch } from '../state/scratch.ts';
 import { Hooks } from './recording-hooks.ts';
+import { fakeFsEngine, type FakeFsOptions } from './fake-fs-engine.ts';
 
 const TABLE = `28 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
 50 28 7:0 / /mnt/a rw,relatime - ext4 /dev/loop0 rw
@@ -22,51 +23,7 @@ const TABLE = `28 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
 53 28 0:51 / /mnt/fuse rw,relatime - fuse.example example rw
 `;
 
-interface Options {
-  readonly table?: string;
-  readonly failFreeze?: string;
-  readonly failThaw?: string;
-  readonly beforeFreeze?: (mountpoint: string) => void;
-}
-
-function setup(t: TestContext, include: string[], options: Options = {}) {
-  const dir = scratch(t);
-  const calls: string[] = [];
-  const frozen = new Set<string>();
-  const ops: MountOps = {
-    async fifreeze(mountpoint) {
-      options.beforeFreeze?.(mountpoint);
-      if (mountpoint === options.failFreeze) throw new Error(`FIFREEZE ${mountpoint}: EBUSY`);
-      calls.push(`FIFREEZE ${mountpoint}`);
-      frozen.add(mountpoint);
-    },
-    fithaw(mountpoint) {
-      if (mountpoint === options.failThaw) throw new Error(`FITHAW ${mountpoint}: EIO`);
-      calls.push(`FITHAW ${mountpoint}`);
-      return frozen.delete(mountpoint);
-    },
-    async run(file, args) {
-      calls.push(`${file} ${args.join(' ')}`);
-    },
-  };
-  const clock = new FakeClock();
-  const lines: Array<[LogLevel, string]> = [];
-  const log = new AgentLogger({ write: (level, message) => lines.push([level, message]) }, { debug: true });
-  const readTable = async (): Promise<MountEntry[]> => parseMountinfo(options.table ?? TABLE);
-  const fs = new FsStage({ policy: { include }, log, clock, os: 'linux', ops, readTable });
-  const journal = new FreezeJournal(join(dir, 'frozen.json'));
-  const engine = new FreezeEngine({
-    hooks: new Hooks(calls),
-    journal,
-    clock,
-    log,
-    holder: { kind: 'daemon', pid: process.pid },
-    fs,
-    recoverMounts: (recorded) => recoverMounts(recorded, { log, clock, os: 'linux', ops, readTable }),
-    stopLeftovers: async () => [],
-  });
-  return { calls, frozen, engine, journal, lines };
-}
+const setup = (t: TestContext, include: string[], options: Partial<Omit<FakeFsOptions, 'include' | 'fsChannel'>> = {}) => fakeFsEngine(t, { ...options, table: options.table ?? TABLE, include });
 
 test('freeze: hooks first, then the file systems, children before parents; thaw: file systems first, then hooks', async (t) => {
   const s = setup(t, ['/mnt/a', '/mnt/a/b', '/mnt/t']);

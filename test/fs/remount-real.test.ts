@@ -23,30 +23,15 @@ import { AgentLogger, type LogLevel } from '../../src/log/logger.ts';
 import { FsStage, loadedMountOps, systemMountOps, type MountOps } from '../../src/fs/fs-stage.ts';
 import type { FsPolicy } from '../../src/fs/mount-plan.ts';
 import { loadFsPolicy } from '../../src/fs/fs-policy.ts';
-import { parseMountinfo, parseMountP } from '../../src/fs/mount-table.ts';
+import { parseMountP } from '../../src/fs/mount-table.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { assertFreezable, loopMount, type LoopMount } from '../support/loop-fs.ts';
+import { liveMount as live, writeError } from '../support/mount-state.ts';
 import { within } from '../support/process.ts';
 import { scratch } from '../state/scratch.ts';
 import { blocked, loopTools, writer } from './writer.ts';
 import { Hooks } from './recording-hooks.ts';
 import { FREEBSD_ZFS } from './samples.ts';
-
-/** This mount's line of /proc/self/mountinfo: read-only flags and options. */
-function live(mountpoint: string) {
-  const entry = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((e) => e.mountpoint === mountpoint).at(-1);
-  assert.ok(entry, `${mountpoint} is mounted`);
-  return entry;
-}
-
-function writeError(mountpoint: string): string | undefined {
-  try {
-    writeFileSync(join(mountpoint, 'probe'), 'x');
-    return undefined;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code;
-  }
-}
 
 /** The kernel's file systems: a minimal VM kernel may lack vfat (no module to load). */
 function kernelHas(fsType: string): boolean {

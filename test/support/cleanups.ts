@@ -2,7 +2,9 @@
 // last first, whether the test passed or not.
 import { afterEach } from 'node:test';
 
-export function cleanupsPerTest(): (cleanup: () => unknown) => void {
+export type Defer = (cleanup: () => unknown) => void;
+
+export function cleanupsPerTest(): Defer {
   const cleanups: Array<() => unknown> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

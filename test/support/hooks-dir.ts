@@ -3,6 +3,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Defer } from './cleanups.ts';
 
 export interface HooksFixture {
   /** A scratch directory for the test (state, pidfile, socket...). */
@@ -18,6 +19,9 @@ export interface HooksFixture {
 
 /** The line every recording hook appends: name, op, reason. */
 export const RECORD = 'echo "$HVVSS_HOOK $1 $HVVSS_REASON" >> "@LOG@"';
+
+/** A recording hook that also writes to MOUNTPOINT at freeze and at thaw: it would block if that mount were frozen then. */
+export const writesTo = (mountpoint: string): string => `${RECORD}\ncase "$1" in freeze|thaw) echo "$1" > ${join(mountpoint, 'hook-$1')} ;; esac`;
 
 export function hooksFixture(hooks: Record<string, string> = {}): HooksFixture {
   const root = mkdtempSync(join(tmpdir(), 'hvvss-hooks-'));
@@ -43,4 +47,11 @@ export function hooksFixture(hooks: Record<string, string> = {}): HooksFixture {
   };
   for (const [name, body] of Object.entries(hooks)) fixture.add(name, body);
   return fixture;
+}
+
+/** A hooks fixture removed after the test by `defer`. */
+export function hooksForTest(defer: Defer, hooks: Record<string, string> = {}): HooksFixture {
+  const fx = hooksFixture(hooks);
+  defer(() => fx.cleanup());
+  return fx;
 }

@@ -6,6 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import type { Defer } from './cleanups.ts';
+import { loopTools } from '../fs/writer.ts';
 
 export interface LoopMount {
   readonly mountpoint: string;
@@ -31,7 +34,9 @@ export function thawLoop(mountpoint: string): void {
   }
 }
 
-export function loopMount(fsType: 'ext4' | 'ext2' | 'xfs' | 'vfat' = 'ext4', sizeMiB = fsType === 'xfs' ? 300 : 16): LoopMount {
+export type LoopFsType = 'ext4' | 'ext2' | 'xfs' | 'vfat';
+
+export function loopMount(fsType: LoopFsType = 'ext4', sizeMiB = fsType === 'xfs' ? 300 : 16): LoopMount {
   const root = mkdtempSync(join(tmpdir(), `hvvss-loop-${fsType}-`));
   const image = join(root, 'image');
   const mountpoint = join(root, 'mnt');
@@ -64,4 +69,15 @@ export function loopMount(fsType: 'ext4' | 'ext2' | 'xfs' | 'vfat' = 'ext4', siz
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Loop mounts of these types for one test, cleaned up after it by `defer`; undefined (skipped, saying why) without root or the tools. */
+export function loopMountsForTest(t: TestContext, defer: Defer, types: readonly LoopFsType[] = ['ext4', 'ext4']): LoopMount[] | undefined {
+  if (!loopTools(t)) return undefined;
+  return types.map((type) => {
+    const mount = loopMount(type);
+    defer(() => mount.cleanup());
+    assertFreezable(mount.mountpoint);
+    return mount;
+  });
 }
