@@ -20,7 +20,7 @@ import { hookName, hooksDir, shellHook } from './lib/hooks.ts';
 import { cpuUse, openFds, rssKiB, type CpuUse } from './lib/proc.ts';
 import { allFinite, slope } from './lib/stats.ts';
 import type { BenchResult, Table } from './lib/report.ts';
-import { borrowFsDevice, fsRegistered, fsRoleArgs, loopMounts } from './lib/fs-role.ts';
+import { withFsRoleDaemon } from './lib/fs-role.ts';
 
 const GROWTH_GOAL_KIB = 2048;
 /** Issue 13's goals: the daemon's RSS against an idle `node -e`, after start and after the cycles. */
@@ -123,24 +123,7 @@ async function runCycles(ctx: BenchContext, daemon: Agent, cycles: number, label
  * each one syncs and freezes a real file system.
  */
 async function fsRoleRun(ctx: BenchContext, hooks: string, root: string, cycles: number): Promise<Cycled> {
-  const loops = loopMounts(1);
-  let giveBack: (() => Promise<void>) | undefined;
-  try {
-    giveBack = await borrowFsDevice(ctx);
-    const daemon = await startDaemon(ctx, { hooksDir: hooks, root, nodeFlags: DAEMON_NODE_FLAGS, extra: fsRoleArgs(ctx, loops.includes) });
-    try {
-      await fsRegistered(ctx);
-      return await runCycles(ctx, daemon, cycles, 'fs role');
-    } finally {
-      await daemon.stop();
-    }
-  } finally {
-    try {
-      loops.cleanup();
-    } finally {
-      await giveBack?.();
-    }
-  }
+  return withFsRoleDaemon(ctx, 1, { hooksDir: hooks, root, nodeFlags: DAEMON_NODE_FLAGS }, (daemon) => runCycles(ctx, daemon, cycles, 'fs role'));
 }
 
 /** RSS change per 100 cycles over the second half of the run: a leak keeps a slope, a warm-up does not. */

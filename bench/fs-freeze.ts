@@ -18,10 +18,9 @@
 // kernel's own cost, the floor under both.
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startDaemon } from './lib/agents.ts';
 import { scratch, type BenchContext } from './lib/context.ts';
 import { hooksDir } from './lib/hooks.ts';
-import { borrowFsDevice, fsRegistered, fsRoleArgs, loopMounts } from './lib/fs-role.ts';
+import { withFsRoleDaemon } from './lib/fs-role.ts';
 import { timeOk } from './lib/spawn-timer.ts';
 import { allFinite, median, ms, p99, ratio, signedMs } from './lib/stats.ts';
 import type { BenchResult } from './lib/report.ts';
@@ -47,70 +46,52 @@ export async function fsFreeze(ctx: BenchContext): Promise<BenchResult> {
   const reps = ctx.quick ? 10 : 60;
   const root = scratch(ctx, 'fs');
   const empty = hooksDir(join(root, 'hooks.d'));
-  const loops = loopMounts(MOUNTS);
-  // The fs stage's order: the last mount first ("children before parents"), thawed in reverse.
-  const order = loops.mounts.map((m) => m.mountpoint).reverse();
   const t: Record<Series, number[]> = { fs: [], fsFreeze: [], fsThaw: [], app: [], host: [], fsfreeze: [], fsfreezeF: [], fsfreezeU: [], ioctl: [] };
-  let native: typeof import('../src/native/fs-freeze.ts') | undefined;
-  let giveBack: (() => Promise<void>) | undefined;
-  try {
-    native = await import('../src/native/fs-freeze.ts');
-    giveBack = await borrowFsDevice(ctx);
-    const daemon = await startDaemon(ctx, { hooksDir: empty, root: join(root, 'daemon'), extra: fsRoleArgs(ctx, loops.includes) });
-    try {
-      await fsRegistered(ctx);
-      const run: Record<'hvvss' | 'fsfreeze' | 'ioctl', () => Promise<void>> = {
-        hvvss: async () => {
-          await sleep(IDLE_GAP_MS);
-          const freeze = await ctx.emu.host.request('freeze');
-          await sleep(IDLE_GAP_MS);
-          const thaw = await ctx.emu.host.request('thaw');
-          const f = stage(freeze, 'fs').total;
-          const u = stage(thaw, 'fs').total;
-          t.fsFreeze.push(f);
-          t.fsThaw.push(u);
-          t.fs.push(f + u);
-          t.app.push(stage(freeze, 'app').total + stage(thaw, 'app').total);
-          t.host.push(freeze.totalMs + thaw.totalMs);
-        },
-        fsfreeze: async () => {
-          await sleep(IDLE_GAP_MS);
-          let f = 0;
-          for (const m of order) f += await timeOk('fsfreeze', ['-f', m]);
-          let u = 0;
-          for (const m of [...order].reverse()) u += await timeOk('fsfreeze', ['-u', m]);
-          t.fsfreezeF.push(f);
-          t.fsfreezeU.push(u);
-          t.fsfreeze.push(f + u);
-        },
-        ioctl: async () => {
-          await sleep(IDLE_GAP_MS);
-          const start = performance.now();
-          for (const m of order) await native!.fifreeze(m);
-          for (const m of [...order].reverse()) native!.fithaw(m);
-          t.ioctl.push(performance.now() - start);
-        },
-      };
-      const methods = ['hvvss', 'fsfreeze', 'ioctl'] as const;
-      // Warm-up, then repetitions with the order rotating, so no method always follows another.
-      for (const m of methods) await run[m]();
-      for (const key of Object.keys(t)) t[key as Series].length = 0;
-      for (let r = 0; r < reps; r++) {
-        if (r % 10 === 0) ctx.progress(`fs freeze: repetition ${r + 1}/${reps}`);
-        for (let i = 0; i < methods.length; i++) await run[methods[(r + i) % methods.length] as (typeof methods)[number]]();
-      }
-    } finally {
-      // SIGTERM: the daemon thaws whatever it holds before it exits.
-      await daemon.stop();
+  const native = await import('../src/native/fs-freeze.ts');
+  await withFsRoleDaemon(ctx, MOUNTS, { hooksDir: empty, root: join(root, 'daemon') }, async (_daemon, loops) => {
+    // The fs stage's order: the last mount first ("children before parents"), thawed in reverse.
+    const order = loops.mounts.map((m) => m.mountpoint).reverse();
+    const run: Record<'hvvss' | 'fsfreeze' | 'ioctl', () => Promise<void>> = {
+      hvvss: async () => {
+        await sleep(IDLE_GAP_MS);
+        const freeze = await ctx.emu.host.request('freeze');
+        await sleep(IDLE_GAP_MS);
+        const thaw = await ctx.emu.host.request('thaw');
+        const f = stage(freeze, 'fs').total;
+        const u = stage(thaw, 'fs').total;
+        t.fsFreeze.push(f);
+        t.fsThaw.push(u);
+        t.fs.push(f + u);
+        t.app.push(stage(freeze, 'app').total + stage(thaw, 'app').total);
+        t.host.push(freeze.totalMs + thaw.totalMs);
+      },
+      fsfreeze: async () => {
+        await sleep(IDLE_GAP_MS);
+        let f = 0;
+        for (const m of order) f += await timeOk('fsfreeze', ['-f', m]);
+        let u = 0;
+        for (const m of [...order].reverse()) u += await timeOk('fsfreeze', ['-u', m]);
+        t.fsfreezeF.push(f);
+        t.fsfreezeU.push(u);
+        t.fsfreeze.push(f + u);
+      },
+      ioctl: async () => {
+        await sleep(IDLE_GAP_MS);
+        const start = performance.now();
+        for (const m of order) await native.fifreeze(m);
+        for (const m of [...order].reverse()) native.fithaw(m);
+        t.ioctl.push(performance.now() - start);
+      },
+    };
+    const methods = ['hvvss', 'fsfreeze', 'ioctl'] as const;
+    // Warm-up, then repetitions with the order rotating, so no method always follows another.
+    for (const m of methods) await run[m]();
+    for (const key of Object.keys(t)) t[key as Series].length = 0;
+    for (let r = 0; r < reps; r++) {
+      if (r % 10 === 0) ctx.progress(`fs freeze: repetition ${r + 1}/${reps}`);
+      for (let i = 0; i < methods.length; i++) await run[methods[(r + i) % methods.length] as (typeof methods)[number]]();
     }
-  } finally {
-    // Thawed first (fsfreeze -u), then unmounted; then the stand-in gets its device back.
-    try {
-      loops.cleanup();
-    } finally {
-      await giveBack?.();
-    }
-  }
+  });
 
   const med = (s: Series) => median(t[s]);
   const fsRatio = med('fs') / med('fsfreeze');

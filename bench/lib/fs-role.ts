@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertFreezable, loopMount, type LoopMount } from '../../test/support/loop-fs.ts';
 import type { BenchContext } from './context.ts';
+import { startDaemon, type Agent, type DaemonOptions } from './agents.ts';
 
 /** The tools the loop mounts and the reference need, with the Debian package that has them. */
 const TOOLS: ReadonlyArray<readonly [string, string]> = [['mkfs.ext4', 'e2fsprogs'], ['losetup', 'mount'], ['fsfreeze', 'util-linux']];
@@ -81,4 +82,36 @@ export function fsRoleArgs(ctx: BenchContext, includes: readonly string[]): stri
 /** Once the daemon said it registered on the app device: waits for the fs device too. */
 export function fsRegistered(ctx: BenchContext): Promise<void> {
   return waitForFs(ctx, true);
+}
+
+/**
+ * Runs `body` with `hvvss daemon --fs-role` registered on the emulator's fs device (lent for the
+ * length of the call) and on `count` fresh loop mounts. Afterwards, in this order and each even
+ * if the one before failed: the daemon stops (SIGTERM: it thaws what it holds), the mounts are
+ * thawed and removed, and the hv_vss_daemon stand-in gets its device back.
+ */
+export async function withFsRoleDaemon<T>(
+  ctx: BenchContext,
+  count: number,
+  options: Omit<DaemonOptions, 'extra'>,
+  body: (daemon: Agent, loops: LoopMounts) => Promise<T>,
+): Promise<T> {
+  const loops = loopMounts(count);
+  let giveBack: (() => Promise<void>) | undefined;
+  try {
+    giveBack = await borrowFsDevice(ctx);
+    const daemon = await startDaemon(ctx, { ...options, extra: fsRoleArgs(ctx, loops.includes) });
+    try {
+      await fsRegistered(ctx);
+      return await body(daemon, loops);
+    } finally {
+      await daemon.stop();
+    }
+  } finally {
+    try {
+      loops.cleanup();
+    } finally {
+      await giveBack?.();
+    }
+  }
 }

@@ -11,8 +11,7 @@
 // rules, a real FIFREEZE/FITHAW behind them on the loop mounts given with --ufs-allow only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants } from 'node:os';
@@ -20,6 +19,8 @@ import { FuseServer, type FuseFileHandler } from './fuse/fuse-server.ts';
 import { VssKernel, type KernelEvent, type Side } from './vss-kernel.ts';
 import { callerProcess, stillRunning, type CallerProcess } from './caller-process.ts';
 import { mayOpen } from './device-permission.ts';
+import { ControlSocket } from './control-socket.ts';
+import { EventJournal } from './event-journal.ts';
 import { allowedMounts, mountPText, UfsSuspendDevice, UFSSUSPEND_NODE, type UfsEvent } from './ufs-suspend.ts';
 import { decodeMessage, encodeMessage } from '../native/message.ts';
 import { ioctlRequest } from '../native/ioctl.ts';
@@ -73,21 +74,21 @@ export function emulatorPaths(dir: string): EmulatorPaths {
   };
 }
 
+/** This emulator's own commands; control-socket.ts serves events, subscribe and shutdown. */
 type ControlRequest =
   | { id: number; cmd: 'request'; op?: VssOp; opt?: number }
-  | { id: number; cmd: 'events' }
   | { id: number; cmd: 'state' }
   | { id: number; cmd: 'fs-daemon'; mode: FsDaemonMode | 'stop' }
-  | { id: number; cmd: 'subscribe' }
-  | { id: number; cmd: 'detach' }
-  | { id: number; cmd: 'shutdown' };
+  | { id: number; cmd: 'detach' };
+
+type EmulatorEvent = KernelEvent | UfsEvent;
 
 export class EmulatorServer {
   readonly paths: EmulatorPaths;
   readonly kernel: VssKernel;
   readonly #options: EmulatorOptions;
-  readonly #events: Array<(KernelEvent | UfsEvent) & { seq: number; at: number }> = [];
-  readonly #subscribers = new Set<Socket>();
+  readonly #events = new EventJournal<EmulatorEvent>(systemClock);
+  readonly #control: ControlSocket<ControlRequest, EmulatorEvent>;
   readonly #pollWaiters: Record<Side, Set<bigint>> = { app: new Set(), fs: new Set() };
   /** The fh of the registered opener per side (release of another fh is not an unregister). */
   readonly #openFh: Record<Side, bigint | undefined> = { app: undefined, fs: undefined };
@@ -96,14 +97,18 @@ export class EmulatorServer {
   #nextFh = 1n;
   #ufs: UfsSuspendDevice | undefined;
   #fuse: FuseServer | undefined;
-  #control: Server | undefined;
   #fsDaemon: { child: ChildProcess; mode: FsDaemonMode } | undefined;
   #stopping: Promise<void> | undefined;
-  readonly #startedAt = systemClock.now();
 
   constructor(options: EmulatorOptions) {
     this.#options = options;
     this.paths = emulatorPaths(options.dir);
+    this.#control = new ControlSocket({
+      path: this.paths.control,
+      journal: this.#events,
+      answer: (request) => this.#answer(request),
+      shutdown: () => void this.stop().then(() => process.exit(0)),
+    });
     this.kernel = new VssKernel({
       clock: systemClock,
       timeoutMs: options.timeoutMs,
@@ -131,10 +136,7 @@ export class EmulatorServer {
       handler: this.#handler(),
       onError: (err: unknown) => this.#say(`FUSE handler error: ${err instanceof Error ? err.stack : String(err)}`),
     });
-    rmSync(this.paths.control, { force: true });
-    this.#control = createServer((socket) => this.#serve(socket));
-    this.#control.listen(this.paths.control);
-    await once(this.#control, 'listening');
+    await this.#control.listen();
     if (this.#options.fsDaemon !== 'none') await this.startFsDaemon(this.#options.fsDaemon);
   }
 
@@ -248,12 +250,8 @@ export class EmulatorServer {
     for (const kh of waiters) this.#fuse?.notifyPoll(kh);
   }
 
-  #record(event: KernelEvent | UfsEvent): void {
-    const entry = { ...event, seq: this.#events.length + 1, at: Math.round(systemClock.now() - this.#startedAt) };
-    this.#events.push(entry);
-    if (this.#events.length > 10_000) this.#events.splice(0, 1_000);
-    const line = JSON.stringify({ event: entry }) + '\n';
-    for (const socket of this.#subscribers) socket.write(line);
+  #record(event: EmulatorEvent): void {
+    this.#events.record(event);
     if (event.kind === 'stale-write') {
       this.#say(`stale write on ${event.side} for msgid ${event.msgid}${event.lateByMs === undefined ? '' : `, ${event.lateByMs.toFixed(0)} ms after the timeout`}: ignored`);
     } else if (event.kind === 'host-result') {
@@ -309,62 +307,30 @@ export class EmulatorServer {
     await exited;
   }
 
-  #serve(socket: Socket): void {
-    let buffered = '';
-    socket.setEncoding('utf8');
-    socket.on('error', () => this.#subscribers.delete(socket));
-    socket.on('close', () => this.#subscribers.delete(socket));
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        if (line.trim()) void this.#answer(socket, line);
+  async #answer(request: ControlRequest): Promise<object> {
+    switch (request.cmd) {
+      case 'request': {
+        const what = request.op ?? (request.opt === undefined ? undefined : { opt: request.opt });
+        if (!what) throw new Error('request needs op or opt');
+        return { result: await this.kernel.hostRequest(what) };
       }
-    });
-  }
-
-  async #answer(socket: Socket, line: string): Promise<void> {
-    let id = 0;
-    try {
-      const request = JSON.parse(line) as ControlRequest;
-      id = request.id;
-      const reply = (body: object) => socket.write(JSON.stringify({ id, ...body }) + '\n');
-      switch (request.cmd) {
-        case 'request': {
-          const what = request.op ?? (request.opt === undefined ? undefined : { opt: request.opt });
-          if (!what) throw new Error('request needs op or opt');
-          return void reply({ result: await this.kernel.hostRequest(what) });
-        }
-        case 'events':
-          return void reply({ events: this.#events });
-        case 'state':
-          return void reply({
-            app: this.kernel.registered('app'),
-            fs: this.kernel.registered('fs'),
-            fsDaemon: this.#fsDaemon ? { mode: this.#fsDaemon.mode, pid: this.#fsDaemon.child.pid } : null,
-            timeoutMs: this.kernel.timeoutMs,
-            hostWaitMs: this.kernel.hostWaitMs,
-            detached: this.kernel.detached,
-          });
-        case 'fs-daemon':
-          if (request.mode === 'stop') await this.stopFsDaemon();
-          else await this.startFsDaemon(request.mode);
-          return void reply({ ok: true });
-        case 'detach':
-          return void reply({ detach: this.detach() });
-        case 'subscribe':
-          this.#subscribers.add(socket);
-          return void reply({ ok: true });
-        case 'shutdown':
-          reply({ ok: true });
-          return void this.stop().then(() => process.exit(0));
-        default:
-          throw new Error(`unknown command ${JSON.stringify((request as { cmd: unknown }).cmd)}`);
-      }
-    } catch (err) {
-      socket.write(JSON.stringify({ id, error: err instanceof Error ? err.message : String(err) }) + '\n');
+      case 'state':
+        return {
+          app: this.kernel.registered('app'),
+          fs: this.kernel.registered('fs'),
+          fsDaemon: this.#fsDaemon ? { mode: this.#fsDaemon.mode, pid: this.#fsDaemon.child.pid } : null,
+          timeoutMs: this.kernel.timeoutMs,
+          hostWaitMs: this.kernel.hostWaitMs,
+          detached: this.kernel.detached,
+        };
+      case 'fs-daemon':
+        if (request.mode === 'stop') await this.stopFsDaemon();
+        else await this.startFsDaemon(request.mode);
+        return { ok: true };
+      case 'detach':
+        return { detach: this.detach() };
+      default:
+        throw new Error(`unknown command ${JSON.stringify((request as { cmd: unknown }).cmd)}`);
     }
   }
 
@@ -373,9 +339,7 @@ export class EmulatorServer {
     this.#stopping ??= (async () => {
       await this.stopFsDaemon();
       await this.#ufs?.stop();
-      for (const socket of this.#subscribers) socket.destroy();
-      this.#control?.close();
-      rmSync(this.paths.control, { force: true });
+      this.#control.close();
       await this.#fuse?.unmount();
     })();
     return this.#stopping;

@@ -162,6 +162,57 @@ export class EmulatorHost {
   }
 }
 
+/** An emulator running in its own process, with the host connected to its control socket. */
+interface EmulatorProcess<P> {
+  readonly paths: P;
+  readonly dir: string;
+  readonly host: EmulatorHost;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs main.ts with `args` and waits for its ready line (the paths, as JSON), then connects as
+ * the host. stop() shuts it down with SIGTERM (main.ts unmounts before exiting) and removes the
+ * directory unless the caller gave it (`ownDir` false).
+ */
+async function runEmulatorProcess<P extends { readonly control: string }>(
+  dir: string,
+  ownDir: boolean,
+  args: readonly string[],
+  stderr: 'inherit' | 'ignore' | undefined,
+): Promise<EmulatorProcess<P>> {
+  const self = fileURLToPath(import.meta.url);
+  const main = join(self, '..', `main${extname(self)}`);
+  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', stderr ?? 'ignore'] });
+  child.stdout!.setEncoding('utf8');
+  let output = '';
+  const paths = await new Promise<P>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: string) => {
+      output += chunk;
+      const line = output.split('\n')[0];
+      if (output.includes('\n') && line) resolve(JSON.parse(line) as P);
+    });
+    child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before it was ready`)));
+  });
+  const host = await EmulatorHost.connect(paths.control);
+  return {
+    paths,
+    dir,
+    host,
+    process: child,
+    async stop() {
+      host.close();
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export interface RunningEmulator extends EmulatorPaths {
   readonly dir: string;
   readonly host: EmulatorHost;
@@ -185,38 +236,11 @@ export interface StartEmulatorOptions {
 /** Starts the emulator in its own process and connects to it as the host. */
 export async function startEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'hvvss-emu-'));
-  const self = fileURLToPath(import.meta.url);
-  const main = join(self, '..', `main${extname(self)}`);
-  const args = [main, '--dir', dir, '--timeout-ms', String(options.timeoutMs ?? 15_000), '--fs-daemon', options.fsDaemon ?? 'success'];
+  const args = ['--dir', dir, '--timeout-ms', String(options.timeoutMs ?? 15_000), '--fs-daemon', options.fsDaemon ?? 'success'];
   if (options.hostWaitMs !== undefined) args.push('--host-wait-ms', String(options.hostWaitMs));
   for (const mountpoint of options.ufsAllow ?? []) args.push('--ufs-allow', mountpoint);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', options.stderr ?? 'ignore'] });
-  child.stdout!.setEncoding('utf8');
-  let output = '';
-  const paths = await new Promise<EmulatorPaths>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: string) => {
-      output += chunk;
-      const line = output.split('\n')[0];
-      if (output.includes('\n') && line) resolve(JSON.parse(line) as EmulatorPaths);
-    });
-    child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before it was ready`)));
-  });
-  const host = await EmulatorHost.connect(paths.control);
-  return {
-    ...paths,
-    dir,
-    host,
-    process: child,
-    async stop() {
-      host.close();
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        await exited;
-      }
-      if (!options.dir) rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const { paths, stop, ...running } = await runEmulatorProcess<EmulatorPaths>(dir, !options.dir, args, options.stderr);
+  return { ...paths, ...running, stop };
 }
 
 export interface RunningLinuxEmulator extends LinuxEmulatorPaths {
@@ -237,36 +261,9 @@ export interface StartLinuxEmulatorOptions {
 /** Starts the Linux emulator (/dev/vmbus/hv_vss) in its own process and connects to it as the host. */
 export async function startLinuxEmulator(options: StartLinuxEmulatorOptions = {}): Promise<RunningLinuxEmulator> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'hvvss-emu-linux-'));
-  const self = fileURLToPath(import.meta.url);
-  const main = join(self, '..', `main${extname(self)}`);
-  const args = [main, '--linux', '--dir', dir];
+  const args = ['--linux', '--dir', dir];
   if (options.limits?.otherMs !== undefined) args.push('--timeout-ms', String(options.limits.otherMs));
   if (options.limits?.freezeMs !== undefined) args.push('--freeze-timeout-ms', String(options.limits.freezeMs));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', options.stderr ?? 'ignore'] });
-  child.stdout!.setEncoding('utf8');
-  let output = '';
-  const paths = await new Promise<LinuxEmulatorPaths>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: string) => {
-      output += chunk;
-      const line = output.split('\n')[0];
-      if (output.includes('\n') && line) resolve(JSON.parse(line) as LinuxEmulatorPaths);
-    });
-    child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before it was ready`)));
-  });
-  const host = await EmulatorHost.connect(paths.control);
-  return {
-    ...paths,
-    dir,
-    host,
-    process: child,
-    async stop() {
-      host.close();
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        await exited;
-      }
-      if (!options.dir) rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const { paths, stop, ...running } = await runEmulatorProcess<LinuxEmulatorPaths>(dir, !options.dir, args, options.stderr);
+  return { ...paths, ...running, stop };
 }

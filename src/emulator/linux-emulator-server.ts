@@ -6,15 +6,15 @@
 // Differences from Linux that FUSE cannot avoid: hv_vss is a regular file, not a misc
 // character device; a read blocked in FUSE is ended by a signal through FUSE's INTERRUPT (the
 // caller gets EINTR, as from hvt_op_read's wait_event_interruptible).
-import { once } from 'node:events';
-import { mkdirSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import { FuseServer, type FuseFileHandler } from './fuse/fuse-server.ts';
 import { LinuxVssKernel, type LinuxKernelEvent } from './linux-vss-kernel.ts';
 import { callerProcess } from './caller-process.ts';
 import { mayOpen } from './device-permission.ts';
+import { ControlSocket } from './control-socket.ts';
+import { EventJournal } from './event-journal.ts';
 import { POLL } from '../native/platform.ts';
 import { LINUX_KERNEL_LIMITS, codeFromLinuxOp, type LinuxKernelLimits } from '../protocol/linux-vss.ts';
 import { systemClock } from '../util/clock.ts';
@@ -49,13 +49,11 @@ const HOST_OPS: Readonly<Record<string, number>> = {
   thaw: codeFromLinuxOp('thaw'),
 };
 
+/** This emulator's own commands; control-socket.ts serves events, subscribe and shutdown. */
 type ControlRequest =
   | { id: number; cmd: 'request'; op?: string; opt?: number; flags?: number }
-  | { id: number; cmd: 'events' }
   | { id: number; cmd: 'state' }
-  | { id: number; cmd: 'hibernate' }
-  | { id: number; cmd: 'subscribe' }
-  | { id: number; cmd: 'shutdown' };
+  | { id: number; cmd: 'hibernate' };
 
 interface PendingRead {
   readonly unique: bigint;
@@ -67,23 +65,25 @@ export class LinuxEmulatorServer {
   readonly paths: LinuxEmulatorPaths;
   readonly kernel: LinuxVssKernel;
   readonly #options: LinuxEmulatorOptions;
-  readonly #events: Array<LinuxKernelEvent & { seq: number; at: number }> = [];
-  /** Event numbers keep growing when old events are dropped: tests compare them. */
-  #seq = 0;
-  readonly #subscribers = new Set<Socket>();
+  readonly #events = new EventJournal<LinuxKernelEvent>(systemClock);
+  readonly #control: ControlSocket<ControlRequest, LinuxKernelEvent>;
   readonly #pollWaiters = new Set<bigint>();
   /** Reads blocked until a message is queued (hvt_op_read's wait), oldest first. */
   readonly #pendingReads: PendingRead[] = [];
   #openFh: bigint | undefined;
   #nextFh = 1n;
   #fuse: FuseServer | undefined;
-  #control: Server | undefined;
   #stopping: Promise<void> | undefined;
-  readonly #startedAt = systemClock.now();
 
   constructor(options: LinuxEmulatorOptions) {
     this.#options = options;
     this.paths = linuxEmulatorPaths(options.dir);
+    this.#control = new ControlSocket({
+      path: this.paths.control,
+      journal: this.#events,
+      answer: (request) => this.#answer(request),
+      shutdown: () => void this.stop().then(() => process.exit(0)),
+    });
     this.kernel = new LinuxVssKernel({
       clock: systemClock,
       limits: options.limits ?? LINUX_KERNEL_LIMITS,
@@ -101,10 +101,7 @@ export class LinuxEmulatorServer {
       handler: this.#handler(),
       onError: (err: unknown) => this.#say(`FUSE handler error: ${err instanceof Error ? err.stack : String(err)}`),
     });
-    rmSync(this.paths.control, { force: true });
-    this.#control = createServer((socket) => this.#serve(socket));
-    this.#control.listen(this.paths.control);
-    await once(this.#control, 'listening');
+    await this.#control.listen();
   }
 
   #say(line: string): void {
@@ -181,11 +178,7 @@ export class LinuxEmulatorServer {
   }
 
   #record(event: LinuxKernelEvent): void {
-    const entry = { ...event, seq: ++this.#seq, at: Math.round(systemClock.now() - this.#startedAt) };
-    this.#events.push(entry);
-    if (this.#events.length > 10_000) this.#events.splice(0, 1_000);
-    const line = JSON.stringify({ event: entry }) + '\n';
-    for (const socket of this.#subscribers) socket.write(line);
+    this.#events.record(event);
     if (event.kind === 'host-result') {
       const r = event.result;
       this.#say(`host ${r.op}: ${r.result} (${r.reason}, status ${r.status}, flags ${r.flags}) in ${r.totalMs.toFixed(1)} ms`);
@@ -198,67 +191,33 @@ export class LinuxEmulatorServer {
     }
   }
 
-  #serve(socket: Socket): void {
-    let buffered = '';
-    socket.setEncoding('utf8');
-    socket.on('error', () => this.#subscribers.delete(socket));
-    socket.on('close', () => this.#subscribers.delete(socket));
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        if (line.trim()) void this.#answer(socket, line);
+  async #answer(request: ControlRequest): Promise<object> {
+    switch (request.cmd) {
+      case 'request': {
+        const code = request.op !== undefined ? HOST_OPS[request.op] : request.opt;
+        if (code === undefined) throw new Error(`request needs op (${Object.keys(HOST_OPS).join(', ')}) or opt`);
+        return { result: await this.kernel.hostRequest(code, request.flags ?? 0) };
       }
-    });
-  }
-
-  async #answer(socket: Socket, line: string): Promise<void> {
-    let id = 0;
-    try {
-      const request = JSON.parse(line) as ControlRequest;
-      id = request.id;
-      const reply = (body: object) => socket.write(JSON.stringify({ id, ...body }) + '\n');
-      switch (request.cmd) {
-        case 'request': {
-          const code = request.op !== undefined ? HOST_OPS[request.op] : request.opt;
-          if (code === undefined) throw new Error(`request needs op (${Object.keys(HOST_OPS).join(', ')}) or opt`);
-          return void reply({ result: await this.kernel.hostRequest(code, request.flags ?? 0) });
-        }
-        case 'events':
-          return void reply({ events: this.#events });
-        case 'state':
-          return void reply({
-            protocol: 'linux',
-            opened: this.kernel.opened,
-            state: this.kernel.state,
-            limits: this.kernel.limits,
-            device: this.paths.device,
-          });
-        case 'hibernate':
-          this.kernel.hibernate();
-          return void reply({ ok: true });
-        case 'subscribe':
-          this.#subscribers.add(socket);
-          return void reply({ ok: true });
-        case 'shutdown':
-          reply({ ok: true });
-          return void this.stop().then(() => process.exit(0));
-        default:
-          throw new Error(`unknown command ${JSON.stringify((request as { cmd: unknown }).cmd)}`);
-      }
-    } catch (err) {
-      socket.write(JSON.stringify({ id, error: err instanceof Error ? err.message : String(err) }) + '\n');
+      case 'state':
+        return {
+          protocol: 'linux',
+          opened: this.kernel.opened,
+          state: this.kernel.state,
+          limits: this.kernel.limits,
+          device: this.paths.device,
+        };
+      case 'hibernate':
+        this.kernel.hibernate();
+        return { ok: true };
+      default:
+        throw new Error(`unknown command ${JSON.stringify((request as { cmd: unknown }).cmd)}`);
     }
   }
 
   /** Closes the control socket and unmounts (blocked reads end with ENOTCONN). Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      for (const socket of this.#subscribers) socket.destroy();
-      this.#control?.close();
-      rmSync(this.paths.control, { force: true });
+      this.#control.close();
       await this.#fuse?.unmount();
     })();
     return this.#stopping;

@@ -79,19 +79,9 @@ export async function runEmulator(argv: string[]): Promise<EmulatorServer | Linu
     ...(hostWaitMs === undefined ? {} : { hostWaitMs }),
     fsDaemon,
     ufsAllow: values['ufs-allow'],
-    ...(values.quiet ? {} : { log: (line: string) => process.stderr.write(`emulator: ${line}\n`) }),
+    ...logUnlessQuiet(values.quiet),
   });
-  const stop = () => void server.stop().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  try {
-    await server.start();
-  } catch (err) {
-    await server.stop().catch(() => {});
-    throw err;
-  }
-  process.stdout.write(JSON.stringify({ ready: true, ...server.paths, timeoutMs, hostWaitMs: server.kernel.hostWaitMs, fsDaemon }) + '\n');
-  return server;
+  return serve(server, () => ({ ...server.paths, timeoutMs, hostWaitMs: server.kernel.hostWaitMs, fsDaemon }));
 }
 
 async function runLinux(dir: string, otherMs: number, freeze: string | undefined, quiet: boolean): Promise<LinuxEmulatorServer> {
@@ -100,8 +90,22 @@ async function runLinux(dir: string, otherMs: number, freeze: string | undefined
   const server = new LinuxEmulatorServer({
     dir,
     limits: { freezeMs, otherMs },
-    ...(quiet ? {} : { log: (line: string) => process.stderr.write(`emulator: ${line}\n`) }),
+    ...logUnlessQuiet(quiet),
   });
+  return serve(server, () => ({ protocol: 'linux', ...server.paths, limits: { freezeMs, otherMs } }));
+}
+
+/** Log lines go to stderr, prefixed, unless --quiet. */
+function logUnlessQuiet(quiet: boolean): { log?: (line: string) => void } {
+  return quiet ? {} : { log: (line: string) => process.stderr.write(`emulator: ${line}\n`) };
+}
+
+/**
+ * Starts either emulator and prints the ready line (what startEmulator in host-client.ts waits
+ * for). SIGTERM/SIGINT unmount before exiting: a FUSE mount left behind by a dead emulator
+ * answers ENOTCONN until someone unmounts it by hand. A failed start unmounts what it mounted.
+ */
+async function serve<S extends { start(): Promise<void>; stop(): Promise<void> }>(server: S, ready: () => object): Promise<S> {
   const stop = () => void server.stop().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -111,7 +115,7 @@ async function runLinux(dir: string, otherMs: number, freeze: string | undefined
     await server.stop().catch(() => {});
     throw err;
   }
-  process.stdout.write(JSON.stringify({ ready: true, protocol: 'linux', ...server.paths, limits: { freezeMs, otherMs } }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, ...ready() }) + '\n');
   return server;
 }
 

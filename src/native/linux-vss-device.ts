@@ -5,17 +5,19 @@
 //   open O_RDWR -> write {operation = REGISTER1} -> read the bare 4-byte reply (129)
 //   then, per request: poll -> read 12 bytes -> ... -> write the message back with `error` set
 //
-// The wait is poll(2) on libuv's thread pool over the device and a wake-up pipe, as in
-// VssDevice, and read(2) is only called once poll says a message is queued: hvt_op_read blocks
-// even with O_NONBLOCK, and a read blocked in the kernel would keep close() from waking it.
+// The wait is poll(2) over the device and a wake-up pipe, as in VssDevice (wakeable-poll.ts),
+// and read(2) is only called once poll says a message is queued: hvt_op_read blocks even with
+// O_NONBLOCK, and a read blocked in the kernel would keep close() from waking it.
 //
 // A failed read or write (the kernel refused a late answer with EINVAL, a hibernation reset the
 // channel) makes the next wait close the device, open it again and register again, as
 // hv_vss_daemon does ("goto reopen_vss_fd"). Thawing what the refused answer left frozen is the
 // agent's business (an undelivered FREEZE success is rolled back at once).
 import * as libc from './libc.ts';
-import { ERRNO, POLL } from './platform.ts';
+import { ERRNO } from './platform.ts';
 import { SyscallError } from './errors.ts';
+import { WakeablePoll } from './wakeable-poll.ts';
+import { closeDevice } from './close-device.ts';
 import { VssDeviceError, type AnswerReceipt, type DeviceEvent, type RequestChannel, type VssRequest } from './vss-device.ts';
 import {
   HANDSHAKE_REPLY_SIZE,
@@ -38,7 +40,6 @@ const AGENT_OP: Readonly<Record<string, VssOp>> = { 'hot-backup': 'check', freez
 
 /** The handshake's reply comes at once (vss_handle_handshake queues it in the write): this is generous. */
 const HANDSHAKE_WAIT_MS = 5_000;
-const POLLFD_SIZE = 8;
 /** How long a re-open waits for the previous descriptor's release (see #reopen). */
 const REOPEN_BUSY_MS = 1_000;
 
@@ -85,8 +86,7 @@ function explainOpenFailure(path: string, err: SyscallError): VssDeviceError {
 export class LinuxVssDevice implements RequestChannel {
   readonly path: string;
   #fd: number;
-  readonly #wakeRead: number;
-  readonly #wakeWrite: number;
+  readonly #poll: WakeablePoll;
   readonly #clock: Clock;
   readonly #limits: LinuxKernelLimits;
   readonly #freezeWithinMs: number | undefined;
@@ -94,24 +94,22 @@ export class LinuxVssDevice implements RequestChannel {
   readonly #onEvent: (event: LinuxDeviceEvent) => void;
   /** The 12 bytes each request was read as: the answer is written over them. */
   readonly #raw = new WeakMap<VssRequest, Buffer>();
-  #pendingPoll: Promise<unknown> | undefined;
   /** Set by a failed read or write: the next wait re-opens and re-registers first. */
   #reset: string | undefined;
-  #closing = false;
   #closed = false;
   #sequence = 0n;
   /** The kernel's handshake reply (129 for REGISTER1). */
   kernelVersion = 0;
 
-  private constructor(path: string, fd: number, wake: [number, number], options: LinuxVssDeviceOptions) {
+  private constructor(path: string, fd: number, options: LinuxVssDeviceOptions) {
     this.path = path;
     this.#fd = fd;
-    [this.#wakeRead, this.#wakeWrite] = wake;
     this.#clock = options.clock ?? systemClock;
     this.#limits = options.limits ?? LINUX_KERNEL_LIMITS;
     this.#freezeWithinMs = options.freezeAnswerWithinMs;
     this.#otherWithinMs = options.answerWithinMs;
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#poll = new WakeablePoll(this.#clock, (code) => this.#onEvent({ kind: 'poll-retry', code }));
   }
 
   /** Opens the device (close-on-exec: hooks must not inherit it) and registers with REGISTER1. */
@@ -119,7 +117,7 @@ export class LinuxVssDevice implements RequestChannel {
     const fd = LinuxVssDevice.#openFd(path);
     let device: LinuxVssDevice;
     try {
-      device = new LinuxVssDevice(path, fd, libc.pipe(), options);
+      device = new LinuxVssDevice(path, fd, options);
     } catch (err) {
       libc.close(fd, path);
       throw err;
@@ -174,39 +172,15 @@ export class LinuxVssDevice implements RequestChannel {
    * close(), 'timeout' after `timeoutMs` (-1: none).
    */
   async #wait(timeoutMs: number): Promise<'ready' | 'closing' | 'timeout'> {
-    if (this.#pendingPoll) throw new Error('LinuxVssDevice: a wait is already pending');
-    const fds = Buffer.alloc(2 * POLLFD_SIZE);
-    const started = this.#clock.now();
-    for (;;) {
-      if (this.#closing) return 'closing';
-      fds.fill(0);
-      fds.writeInt32LE(this.#fd, 0);
-      fds.writeInt16LE(POLL.IN | POLL.RDNORM, 4);
-      fds.writeInt32LE(this.#wakeRead, POLLFD_SIZE);
-      fds.writeInt16LE(POLL.IN, POLLFD_SIZE + 4);
-      const left = timeoutMs < 0 ? -1 : Math.max(0, Math.ceil(timeoutMs - (this.#clock.now() - started)));
-      const pending = libc.pollAsync(fds, left);
-      this.#pendingPoll = pending.catch(() => {});
-      let result: libc.PollResult;
-      try {
-        result = await pending;
-      } finally {
-        this.#pendingPoll = undefined;
-      }
-      if (this.#closing) return 'closing';
-      if (result.ready === -1) {
-        if (result.errno === ERRNO.EINTR || result.errno === ERRNO.EAGAIN) {
-          this.#onEvent({ kind: 'poll-retry', code: result.errno === ERRNO.EINTR ? 'EINTR' : 'EAGAIN' });
-          continue;
-        }
-        throw this.#failure(new SyscallError('poll', result.errno, this.path, libc.strerror(result.errno)), 'poll');
-      }
-      if (result.ready === 0) return 'timeout';
-      const revents = fds.readInt16LE(6);
-      if (revents & POLL.NVAL) throw new VssDeviceError('EBADF', this.path, `${this.path}: poll reports the descriptor as invalid (POLLNVAL)`);
-      // EPOLLERR|EPOLLHUP: the driver is being destroyed (hvt_op_poll); the read says EBADF.
-      if (revents & (POLL.IN | POLL.RDNORM | POLL.ERR | POLL.HUP)) return 'ready';
+    let ready;
+    try {
+      ready = await this.#poll.wait(this.#fd, this.path, timeoutMs);
+    } catch (err) {
+      throw err instanceof SyscallError ? this.#failure(err, 'poll') : err;
     }
+    if (ready === 'invalid') throw new VssDeviceError('EBADF', this.path, `${this.path}: poll reports the descriptor as invalid (POLLNVAL)`);
+    // EPOLLERR|EPOLLHUP count as ready: the driver is being destroyed (hvt_op_poll); the read says EBADF.
+    return ready;
   }
 
   /** read(2) once poll said a message is queued; the byte count. */
@@ -345,19 +319,9 @@ export class LinuxVssDevice implements RequestChannel {
   /** Unregisters: wakes a pending wait, then closes the device. Safe to call more than once. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closing = true;
-    if (this.#pendingPoll) {
-      libc.write(this.#wakeWrite, Buffer.from([1]));
-      await this.#pendingPoll;
-    }
+    await this.#poll.close();
     if (this.#closed) return;
     this.#closed = true;
-    libc.close(this.#wakeRead);
-    libc.close(this.#wakeWrite);
-    try {
-      libc.close(this.#fd, this.path);
-    } catch (err) {
-      if (!(err instanceof SyscallError)) throw err;
-    }
+    closeDevice(this.#fd, this.path);
   }
 }

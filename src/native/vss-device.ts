@@ -1,13 +1,11 @@
 // VssDevice: one registered agent on an hv_vss device (/dev/hv_appvss_dev or /dev/hv_fsvss_dev).
 //
-// The wait for the next request is poll(2) on libuv's thread pool over two descriptors: the
-// device and a wake-up pipe. Idle, it costs nothing (no timeout, no periodic wake-ups); close()
-// writes one byte to the pipe so a pending poll returns at once instead of pinning the process.
-// (libuv's own fd watcher is no option: it uses kqueue on FreeBSD, and hv_vss implements
-// d_poll only.)
+// The wait for the next request is poll(2) over the device and a wake-up pipe, so that close()
+// ends it at once (wakeable-poll.ts says why it is done so).
 import * as libc from './libc.ts';
-import { ERRNO, POLL } from './platform.ts';
 import { SyscallError } from './errors.ts';
+import { WakeablePoll } from './wakeable-poll.ts';
+import { closeDevice } from './close-device.ts';
 import { decodeMessage, encodeMessage, msgidString } from './message.ts';
 import { ioctlRequest } from './ioctl.ts';
 import {
@@ -119,27 +117,22 @@ function explainOpenFailure(path: string, err: SyscallError): VssDeviceError {
   }
 }
 
-const POLLFD_SIZE = 8;
-
 export class VssDevice implements RequestChannel {
   readonly path: string;
   readonly #fd: number;
-  readonly #wakeRead: number;
-  readonly #wakeWrite: number;
+  readonly #poll: WakeablePoll;
   readonly #clock: Clock;
   readonly #kernelTimeoutMs: number;
   readonly #onEvent: (event: DeviceEvent) => void;
-  #pendingPoll: Promise<unknown> | undefined;
-  #closing = false;
   #closed = false;
 
-  private constructor(path: string, fd: number, wake: [number, number], options: VssDeviceOptions) {
+  private constructor(path: string, fd: number, options: VssDeviceOptions) {
     this.path = path;
     this.#fd = fd;
-    [this.#wakeRead, this.#wakeWrite] = wake;
     this.#clock = options.clock ?? systemClock;
     this.#kernelTimeoutMs = options.kernelTimeoutMs ?? KERNEL_TIMEOUT_MS;
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#poll = new WakeablePoll(this.#clock, (code) => this.#onEvent({ kind: 'poll-retry', code }));
   }
 
   /** Registers with the kernel by opening the device read-write (close-on-exec: hooks must not inherit it). */
@@ -151,7 +144,7 @@ export class VssDevice implements RequestChannel {
       throw err instanceof SyscallError ? explainOpenFailure(path, err) : err;
     }
     try {
-      return new VssDevice(path, fd, libc.pipe(), options);
+      return new VssDevice(path, fd, options);
     } catch (err) {
       libc.close(fd, path);
       throw err;
@@ -167,37 +160,17 @@ export class VssDevice implements RequestChannel {
    * on read) are skipped. Resolves null once close() has been called.
    */
   async nextRequest(): Promise<VssRequest | null> {
-    if (this.#pendingPoll) throw new Error('VssDevice.nextRequest: a wait is already pending');
-    const fds = Buffer.alloc(2 * POLLFD_SIZE);
     for (;;) {
-      if (this.#closing) return null;
-      fds.fill(0);
-      fds.writeInt32LE(this.#fd, 0);
-      // The driver raises POLLIN only; Linux filters revents by the requested bits, so ask for both.
-      fds.writeInt16LE(POLL.IN | POLL.RDNORM, 4);
-      fds.writeInt32LE(this.#wakeRead, POLLFD_SIZE);
-      fds.writeInt16LE(POLL.IN, POLLFD_SIZE + 4);
-      const pending = libc.pollAsync(fds, -1);
-      this.#pendingPoll = pending.catch(() => {});
-      let result: libc.PollResult;
+      let ready;
       try {
-        result = await pending;
-      } finally {
-        this.#pendingPoll = undefined;
+        ready = await this.#poll.wait(this.#fd, this.path, -1);
+      } catch (err) {
+        throw err instanceof SyscallError ? this.#failure(err) : err;
       }
-      if (this.#closing) return null;
-      if (result.ready === -1) {
-        if (result.errno === ERRNO.EINTR || result.errno === ERRNO.EAGAIN) {
-          this.#onEvent({ kind: 'poll-retry', code: result.errno === ERRNO.EINTR ? 'EINTR' : 'EAGAIN' });
-          continue;
-        }
-        throw this.#failure(new SyscallError('poll', result.errno, this.path, libc.strerror(result.errno)));
-      }
-      const revents = fds.readInt16LE(6);
-      if (revents & POLL.NVAL) {
+      if (ready === 'invalid') {
         throw new VssDeviceError('EBADF', this.path, `${this.path}: poll reports the descriptor as invalid (POLLNVAL)`);
       }
-      if (!(revents & (POLL.IN | POLL.RDNORM | POLL.ERR | POLL.HUP))) continue;
+      if (ready !== 'ready') return null;
       const request = this.#read();
       if (request) return request;
     }
@@ -254,21 +227,9 @@ export class VssDevice implements RequestChannel {
   /** Unregisters: wakes a pending wait, then closes the device. Safe to call more than once. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closing = true;
-    if (this.#pendingPoll) {
-      libc.write(this.#wakeWrite, Buffer.from([1]));
-      await this.#pendingPoll;
-    }
+    await this.#poll.close();
     if (this.#closed) return;
     this.#closed = true;
-    libc.close(this.#wakeRead);
-    libc.close(this.#wakeWrite);
-    try {
-      libc.close(this.#fd, this.path);
-    } catch (err) {
-      // After the driver went away close(2) may report an error (ENOTCONN on a dead FUSE
-      // mount), but the descriptor is released all the same: nothing is left to undo.
-      if (!(err instanceof SyscallError)) throw err;
-    }
+    closeDevice(this.#fd, this.path);
   }
 }
