@@ -2,6 +2,7 @@
 // only. A device driver sees more: its process (what hv_vss keeps as proc_task and signals on
 // detach) and all its groups (what devfs checks against the node's group).
 import { readFileSync } from 'node:fs';
+import { procStatFields, STAT } from '../util/proc-stat.ts';
 
 export interface CallerProcess {
   /** The process (thread group) id, whichever thread made the call. */
@@ -32,20 +33,10 @@ export function stillRunning(process: CallerProcess): boolean {
 }
 
 function startTicksOf(pid: number): string | undefined {
-  try {
-    // Field 22; the command name (field 2) may hold spaces and parentheses, so count from its end.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+  return procStatFields(pid)?.[STAT.startTime];
 }
 
 function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
+  const state = procStatFields(pid)?.[STAT.state];
+  return state === undefined || state === 'Z';
 }

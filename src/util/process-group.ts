@@ -1,7 +1,8 @@
 // Stopping a whole process group: SIGTERM, then SIGKILL to whatever of it is left after a grace.
 // A command's children (a snapshot tool's helpers, a shell's background jobs) must not outlive
 // the thaw: they would keep writing to file systems the snapshot was meant to capture at rest.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { procStatFields, STAT } from './proc-stat.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 
 /**
@@ -19,7 +20,7 @@ export function groupAlive(pgid: number): boolean {
   return process.platform !== 'linux' || linuxGroupHasLiveMember(pgid);
 }
 
-/** Scans /proc/PID/stat: state (field 3) and process group (field 5), after the ")" of comm. */
+/** Scans /proc/PID/stat for a member of the group that is not a zombie. */
 function linuxGroupHasLiveMember(pgid: number): boolean {
   let pids: string[];
   try {
@@ -28,14 +29,10 @@ function linuxGroupHasLiveMember(pgid: number): boolean {
     return true; // No /proc to look at: trust kill().
   }
   for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    } catch {
-      continue; // Gone meanwhile.
-    }
-    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(group) === pgid && state !== 'Z' && state !== 'X') return true;
+    const fields = procStatFields(pid);
+    if (fields === undefined) continue; // Gone meanwhile.
+    const state = fields[STAT.state];
+    if (Number(fields[STAT.pgrp]) === pgid && state !== 'Z' && state !== 'X') return true;
   }
   return false;
 }

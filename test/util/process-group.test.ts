@@ -2,21 +2,14 @@
 // nobody reaps is gone, not alive (containers whose PID 1 never reaps leave such zombies).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { groupAlive, stopProcessGroup } from '../../src/util/process-group.ts';
+import { procStatFields, STAT } from '../../src/util/proc-stat.ts';
 import { WatchedProcess, within } from '../support/process.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 
 const cleanup = cleanupsPerTest();
 
-function state(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
-}
+const state = (pid: number): string | undefined => procStatFields(pid)?.[STAT.state];
 
 /** Resolves once `pid` is a zombie, checking at each turn of the event loop (bounded by `within`). */
 async function untilZombie(pid: number): Promise<void> {
