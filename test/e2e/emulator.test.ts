@@ -35,8 +35,8 @@ function startDaemon(emu: RunningEmulator, fx: HooksFixture, limits: Record<stri
   return spawnDaemon(defer, { device: emu.appDevice, hooksDir: fx.dir, root: fx.root, defaults: limits, teardown: 'terminate' });
 }
 
-async function simulate(emu: RunningEmulator): Promise<WatchedProcess> {
-  const proc = hvvss(['simulate', '-n', '--wait', '0', '--kernel-timeout', '1', '--device', emu.appDevice]);
+async function simulate(emu: RunningEmulator, extra: readonly string[] = ['--kernel-timeout', '1']): Promise<WatchedProcess> {
+  const proc = hvvss(['simulate', '-n', '--wait', '0', '--device', emu.appDevice, ...extra]);
   defer(() => proc.stop());
   await proc.waitForLine(/registered on /);
   return proc;
@@ -171,8 +171,10 @@ test('an unknown ioctl returns 0 and a zeroed _IOR buffer, as the driver has no 
 });
 
 test('driver detach: SIGKILL to the last openers, no reply to the host, the device files are gone', async () => {
-  const emu = await emulator('success', { hostWaitMs: 500 });
-  const agent = await simulate(emu);
+  // The agent holds its FREEZE answer until the kernel's limit (-f 1), so the detach surely
+  // comes while the request is in flight, not after a quick answer went through.
+  const emu = await emulator('success', { timeoutMs: 5_000, hostWaitMs: 500 });
+  const agent = await simulate(emu, ['--kernel-timeout', '5', '-f', '1']);
   const pending = emu.host.request('freeze');
   await agent.waitForLine(/received freeze/);
   const detach = await emu.host.detach();
