@@ -139,6 +139,10 @@ export function rootHelpText(root: string, argv: readonly string[], env: NodeJS.
 export function runRootHelpFast(root: string, argv: readonly string[]): boolean {
   const text = rootHelpText(root, argv, process.env, process.stdout.isTTY === true);
   if (text === undefined) return false;
+  // A reader that stopped early (`hvvss --help | true`) wants no more: no stack trace for it.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   process.stdout.write(text);
   return true;
 }
