@@ -97,7 +97,11 @@ export function userAgent(name: string, version: string): string | undefined {
   return `${name}/${version} ${process.platform}-${arch} node-${process.version}`;
 }
 
-/** oclif's data directory for this CLI (Config.dataDir), where a package.json would add user plugins. */
+/**
+ * oclif's data directory for this CLI (Config.dataDir), where a package.json would add user
+ * plugins. oclif names the variable after oclif.bin and the directory after oclif.dirname: both
+ * are the package's name, "hvvss" (a change to package.json changes inputsKey() too).
+ */
 function dataDir(env: NodeJS.ProcessEnv, dirname: string): string {
   const scoped = env[`${dirname.toUpperCase().replaceAll('-', '_')}_DATA_DIR`];
   if (scoped) return scoped;
