@@ -32,6 +32,14 @@ if (process.argv[2] === 'status') {
 // the resident daemon's memory for its whole life. Once it has run, Node exits by itself, as after
 // oclif (log lines still queued on a pipe are written first).
 let ran = false;
+// The root help (`hvvss`, `hvvss --help`, `hvvss help`), likewise: oclif's own text, rendered at
+// build time (scripts/root-help.ts), printed only where oclif would print those very bytes (not
+// on a terminal, whose width oclif wraps to); anything else goes to oclif below.
+const first = process.argv[2];
+if (first === undefined || first === '--help' || first === 'help') {
+  const [{ runRootHelpFast }, { fileURLToPath }] = await Promise.all([import('../dist/cli/help-fast.js'), import('node:url')]);
+  ran = runRootHelpFast(fileURLToPath(new URL('..', import.meta.url)), process.argv.slice(2));
+}
 if (process.argv[2] === 'daemon') {
   const { runDaemonFast } = await import('../dist/cli/daemon-fast.js');
   ran = await runDaemonFast(process.argv.slice(3));

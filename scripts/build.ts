@@ -36,6 +36,8 @@ const result = await build({
     { in: 'src/cli/status-fast.ts', out: 'cli/status-fast' },
     // ... and for `hvvss daemon` as rc.d starts it.
     { in: 'src/cli/daemon-fast.ts', out: 'cli/daemon-fast' },
+    // ... and for the root help (`hvvss --help`), with its text from scripts/root-help.ts.
+    { in: 'src/cli/help-fast.ts', out: 'cli/help-fast' },
     // keeper-client.ts starts the keeper as "./keeper-main.js" next to itself, and it is bundled
     // into a chunk: the keeper's entry goes beside the chunks (checked below).
     { in: 'src/manual/keeper-main.ts', out: 'chunks/keeper-main' },

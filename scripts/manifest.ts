@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Plugin } from '@oclif/core';
 import { STATUS_FLAGS } from '../src/cli/status-fast.ts';
 import { DAEMON_FLAGS, type FastFlag } from '../src/cli/daemon-fast.ts';
+import { writeRootHelp } from './root-help.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const plugin = new Plugin({ root, type: 'core', ignoreManifest: true, errorOnManifestCreate: true, isRoot: true });
@@ -16,6 +17,9 @@ await writeFile(new URL('../oclif.manifest.json', import.meta.url), JSON.stringi
 checkStatusFastPath(plugin.manifest.commands.status?.flags ?? {});
 checkDaemonFastPath(plugin.manifest.commands.daemon?.flags ?? {});
 console.log(`oclif.manifest.json: ${commands.length} commands (${commands.join(', ')})`);
+// The root help is made from the manifest: rendered (by oclif) after it.
+writeRootHelp(root);
+console.log('dist/cli/root-help.json: the root help for bin/run.js\'s fast path');
 
 /**
  * bin/run.js runs `hvvss status` without oclif (src/cli/status-fast.ts), from its own table of the

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,7 @@ after(() => {
 
 test('the tarball has the built CLI, its manifest, the man pages, the sample hooks, rc.d/hvvss, the systemd unit and LICENSE, and no sources (but the helper\'s C) or emulator', () => {
   const paths = [...files.keys()];
-  for (const required of ['package.json', 'LICENSE', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/daemon.js', 'rc.d/hvvss', 'systemd/hvvss.service']) {
+  for (const required of ['package.json', 'LICENSE', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/daemon.js', 'dist/cli/help-fast.js', 'dist/cli/root-help.json', 'rc.d/hvvss', 'systemd/hvvss.service']) {
     assert.ok(files.has(required), `${required} is in the package (did "npm run build" run?); it has:\n${paths.join('\n')}`);
   }
   const samples = readdirSync(join(ROOT, 'hooks.d'));
@@ -77,6 +77,16 @@ test('npm install -g of the tarball gives a working hvvss: --help, simulate -h, 
   const help = await run(bin, ['--help'], { env: ENV, timeout: 30_000 });
   assert.match(help.stdout, /USAGE\s+\$ hvvss \[COMMAND\]/);
   for (const command of ['daemon', 'simulate']) assert.match(help.stdout, new RegExp(`^\\s+${command}\\s`, 'm'));
+  // The installed layout (plugins in the package's own node_modules, package.json as npm left it)
+  // still matches the prebuilt root help: the fast path answers (it does not load oclif's entry),
+  // with oclif's bytes.
+  const modules = join(scratch, 'help-modules');
+  const recorder = join(ROOT, 'test', 'cli', 'record-modules.ts');
+  const plain = Object.fromEntries(Object.entries(ENV).filter(([name]) => !['FORCE_COLOR', 'OCLIF_COLUMNS', 'DEBUG', 'HVVSS_DEBUG'].includes(name)));
+  const fast = await run(process.execPath, ['--import', recorder, script, '--help'], { env: { ...plain, HVVSS_TEST_MODULES_LOG: modules }, timeout: 30_000 });
+  assert.equal(readFileSync(modules, 'utf8').includes('/dist/cli/run-cli.js'), false, 'the installed --help took the fast path');
+  const oclif = await run(process.execPath, [script, '--help'], { env: { ...plain, HVVSS_NO_FAST_HELP: '1' }, timeout: 30_000 });
+  assert.equal(fast.stdout, oclif.stdout);
   const simulate = await run(process.execPath, [script, 'simulate', '-h'], { env: ENV, timeout: 30_000 });
   assert.match(simulate.stdout, /\$ hvvss simulate/);
 
