@@ -9,14 +9,11 @@
 // manifest (type, letter, variable, repeatable, dependencies, allowed values, default), so the two
 // cannot drift.
 import { resolve } from 'node:path';
-import { KERNEL_TIMEOUT_MS } from '../protocol/hv-vss.ts';
+import { FS_DEVICE, KERNEL_TIMEOUT_MS, NO_FS_DEVICE } from '../protocol/hv-vss.ts';
 import { DEFAULT_FREEZE_TIMEOUT_S, PROTOCOLS, defaultDevice } from '../daemon/linux-channel.ts';
 import { defaultPaths, pidfileIn, socketIn } from '../state/paths.ts';
 import type { DaemonOptions } from '../daemon/daemon-main.ts';
 
-// Kept here rather than in fs-device.ts: that module loads the native bindings.
-const FS_DEVICE = '/dev/hv_fsvss_dev';
-const NO_FS_DEVICE = 'none';
 
 /** The defaults of the daemon's duration flags (seconds), shared with src/commands/daemon.ts. */
 export const DAEMON_SECONDS_DEFAULTS = { timeout: 10, 'hook-timeout': 8, 'kill-grace': 1, 'max-frozen': 60, 'freeze-timeout': DEFAULT_FREEZE_TIMEOUT_S } as const;

@@ -4,9 +4,7 @@
 // is not enough, the next boot or driver reattach starts it again.
 import { VssDevice, VssDeviceError, type VssDeviceOptions } from '../native/vss-device.ts';
 
-export const FS_DEVICE = '/dev/hv_fsvss_dev';
-/** --fs-device none: hv_vss_daemon keeps the fs device; the mounts freeze inside the application FREEZE. */
-export const NO_FS_DEVICE = 'none';
+export { FS_DEVICE, NO_FS_DEVICE } from '../protocol/hv-vss.ts';
 
 export function fsDeviceBusyMessage(path: string): string {
   return (

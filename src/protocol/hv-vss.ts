@@ -29,6 +29,8 @@ export function opName(opt: number): string {
 
 export const APP_DEVICE = '/dev/hv_appvss_dev';
 export const FS_DEVICE = '/dev/hv_fsvss_dev';
+/** --fs-device none: hv_vss_daemon keeps the fs device; the mounts freeze inside the application FREEZE. */
+export const NO_FS_DEVICE = 'none';
 
 /**
  * TIMEOUT_LIMIT: armed once when the transaction starts, never restarted, so it covers the app
