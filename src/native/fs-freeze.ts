@@ -3,7 +3,7 @@
 // it frozen after the freezer closes its descriptor or dies, so whoever froze it must thaw it
 // (the journal names it first: see src/engine/freeze-engine.ts). FreeBSD has no such call: UFS
 // is suspended through /dev/ufssuspend, by a single-threaded helper.
-import koffi from 'koffi';
+import { koffi } from './koffi-addon.ts';
 import { facts, strerror } from './libc.ts';
 import { ERRNO } from './platform.ts';
 import { SyscallError } from './errors.ts';

@@ -1,7 +1,7 @@
 // The C library calls hvvss needs, declared once. Nothing else in the project imports koffi.
 // Every call that can fail goes through `check`, which reads errno immediately after the call
 // (koffi keeps it per thread; any later JS work could overwrite it) and throws a SyscallError.
-import koffi from 'koffi';
+import { koffi } from './koffi-addon.ts';
 import { ERRNO, platformFacts } from './platform.ts';
 import { SyscallError } from './errors.ts';
 

@@ -1,6 +1,6 @@
 // mount(2) and umount2(2), for the FUSE emulator only (it mounts the emulated devices on Linux).
 // Kept out of libc.ts, and out of the published package: hvvss itself never mounts anything.
-import koffi from 'koffi';
+import { koffi } from './koffi-addon.ts';
 import { facts, strerror } from './libc.ts';
 import { SyscallError } from './errors.ts';
 

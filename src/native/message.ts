@@ -1,5 +1,5 @@
 // struct hv_vss_opt_msg, 64 bytes: the only thing that crosses the device.
-import koffi from 'koffi';
+import { koffi } from './koffi-addon.ts';
 import { MESSAGE_SIZE } from '../protocol/hv-vss.ts';
 
 export const HvVssOptMsg = koffi.struct('hv_vss_opt_msg', {

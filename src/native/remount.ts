@@ -10,8 +10,8 @@
 // current ones (from mountinfo) are passed again: only read-only changes.
 // FreeBSD: mount(8) -u, which merges the current options (flags2opts of f_flags) with the new
 // one and runs the file system's own mount program (mount_msdosfs), the way an admin would.
-import koffi from 'koffi';
-import { execFile, execFileSync } from 'node:child_process';
+import { koffi } from './koffi-addon.ts';
+import { childProcess } from '../util/builtins.ts';
 import { facts, strerror } from './libc.ts';
 import { SyscallError } from './errors.ts';
 import { ERRNO } from './platform.ts';
@@ -99,7 +99,7 @@ export async function remountReadOnly(target: RemountTarget): Promise<void> {
     return;
   }
   await new Promise<void>((resolve, reject) => {
-    execFile('/sbin/mount', ['-u', '-o', 'ro', target.mountpoint], { timeout: MOUNT_TIMEOUT_MS, encoding: 'utf8' }, (err) =>
+    childProcess().execFile('/sbin/mount', ['-u', '-o', 'ro', target.mountpoint], { timeout: MOUNT_TIMEOUT_MS, encoding: 'utf8' }, (err) =>
       err ? reject(freebsdError('ro', target.mountpoint, err)) : resolve(),
     );
   });
@@ -119,7 +119,7 @@ export function remountReadWrite(target: RemountTarget): void {
     return;
   }
   try {
-    execFileSync('/sbin/mount', ['-u', '-o', 'rw', target.mountpoint], { timeout: MOUNT_TIMEOUT_MS, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    childProcess().execFileSync('/sbin/mount', ['-u', '-o', 'rw', target.mountpoint], { timeout: MOUNT_TIMEOUT_MS, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {
     throw freebsdError('rw', target.mountpoint, err as Error);
   }

@@ -1,7 +1,7 @@
 // statfs(2)'s file-system id on Linux, for the emulator's /dev/ufssuspend only (it matches the
 // fsid_t a caller passes to UFSSUSPEND against the mounts it may suspend). Kept out of libc.ts,
 // and out of the published package, like linux-mount.ts: hvvss itself never needs it.
-import koffi from 'koffi';
+import { koffi } from './koffi-addon.ts';
 import { facts, strerror } from './libc.ts';
 import { SyscallError } from './errors.ts';
 
