@@ -17,10 +17,55 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Metafile, type OutputFile } from 'esbuild';
+import { build, type Metafile, type OutputFile, type Plugin } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST = join(ROOT, 'dist');
+
+/**
+ * Node's built-in modules as their CommonJS objects, so that their lazy parts stay lazy. An ESM
+ * import of a built-in (`import { readFileSync } from 'node:fs'`) builds a namespace of all its
+ * exports, and reading them runs every lazy property: node:fs loads fs/promises with Node's
+ * readline, file streams and watchers; node:util loads parseArgs, worker_threads and more. About
+ * 2 MiB of a resident daemon's memory on every VM for nothing it uses (docs/benchmarks.md,
+ * Footprint). In the bundle, each `import { a, b as c } from 'node:X'` of hvvss's own modules
+ * becomes a module of its own over process.getBuiltinModule('node:X') that reads exactly a and b.
+ * Dependencies (execa, listr2, oclif) keep Node's ESM imports: they load on the operator
+ * commands' paths, not the daemon's.
+ */
+const builtinsReadOnDemand: Plugin = {
+  name: 'builtins-read-on-demand',
+  setup(b) {
+    const own = join(ROOT, 'src') + '/';
+    b.onResolve({ filter: /^node:[a-z_/]+$/ }, (args) =>
+      // (An import() resolves to the whole module, as Node gives it: left alone.)
+      args.importer.startsWith(own) && args.kind !== 'dynamic-import' ? { path: `${args.path}|${args.importer}`, namespace: 'builtin' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => {
+      const [id, importer] = args.path.split('|') as [string, string];
+      const names = importedNames(readFileSync(importer, 'utf8'), id);
+      const lines = [`const m = process.getBuiltinModule(${JSON.stringify(id)});`, 'export default m;', ...names.map((k) => `export const ${k} = m.${k};`)];
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+  },
+};
+
+/** The value names `source` imports by name from `id` (types are erased; `a as b` reads a). */
+function importedNames(source: string, id: string): string[] {
+  const names = new Set<string>();
+  const quoted = id.replace(/[/]/g, '\\/');
+  for (const match of source.matchAll(new RegExp(`import\\s+(?:[\\w$]+\\s*,\\s*)?\\{([^}]*)\\}\\s*from\\s*'${quoted}'`, 'g'))) {
+    for (const part of match[1]!.split(',')) {
+      const words = part.trim().split(/\s+/);
+      if (words[0] === '' || words[0] === 'type') continue;
+      names.add(words[0]!);
+    }
+  }
+  if (new RegExp(`import\\s+\\*\\s+as\\s+[\\w$]+\\s+from\\s*'${quoted}'`).test(source)) {
+    throw new Error(`build: import * from '${id}' would read all of it; import by name or the default export`);
+  }
+  return [...names];
+}
 
 const commands = readdirSync(join(ROOT, 'src', 'commands')).filter((f) => f.endsWith('.ts'));
 
@@ -50,9 +95,11 @@ const result = await build({
   target: 'node22.13',
   chunkNames: 'chunks/[name]-[hash]',
   external: ['koffi', '@oclif/plugin-help', '@oclif/plugin-autocomplete'],
+  plugins: [builtinsReadOnDemand],
   // @oclif/core and some of its dependencies are CommonJS and require() Node's built-ins: give
   // every output file a require of its own (ESM has none).
-  banner: { js: "import { createRequire as __hvvssCreateRequire } from 'node:module'; const require = __hvvssCreateRequire(import.meta.url);" },
+  // (Through getBuiltinModule too, for the reason given above the plugin.)
+  banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);" },
   // Names stay (oclif reads command class names; stack traces stay readable); whitespace goes.
   minifyWhitespace: true,
   minifySyntax: true,

@@ -2,7 +2,7 @@
 // starts a detached copy of itself (new session, no terminal, stdio closed) and waits on a
 // readiness pipe. The child reports "ready" once it has registered on the device, or the
 // error that stopped it, so the parent can exit non-zero with the reason, as rc.d expects.
-import { spawn } from 'node:child_process';
+import { childProcess } from '../util/builtins.ts';
 import { closeSync, writeSync } from 'node:fs';
 
 const DETACHED_ENV = 'HVVSS_DETACHED_CHILD';
@@ -36,7 +36,7 @@ export interface DetachResult {
  * `nodeFlags` are Node/V8 options for the long-running copy (they can only be set at start).
  */
 export function detach(nodeFlags: readonly string[] = []): Promise<DetachResult> {
-  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, ...process.argv.slice(1)], {
+  const child = childProcess().spawn(process.execPath, [...process.execArgv, ...nodeFlags, ...process.argv.slice(1)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, [DETACHED_ENV]: '1' },

@@ -5,8 +5,6 @@
 // its timer wakes an idle daemon every few seconds (DAEMON_NODE_FLAGS). This is one timer per
 // burst instead: it fires once, IDLE_MS after the last answer, and then nothing until the next
 // request. Measured in docs/benchmarks.md (Footprint).
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 /** Long enough that a backup's CHECK, FREEZE and THAW (a few ms to seconds apart) are one burst. */
 const IDLE_MS = 1000;
@@ -20,14 +18,18 @@ export interface IdleCollector {
 }
 
 /**
- * Node exposes gc() only with --expose-gc at start; rc.d's hvvss_node_flags is the admin's to
- * set, so the flag is set here, and a new context created after it gets gc() (the usual way to
- * reach it from a running process). Without it (a Node that refuses), the collector does nothing.
+ * Node exposes gc() only with --expose-gc at start, which the shipped options have
+ * (DAEMON_NODE_FLAGS). rc.d's hvvss_node_flags is the admin's to change, so without it the flag
+ * is set here and a new context created after it gets gc() (the usual way to reach it from a
+ * running process; node:v8 and node:vm are loaded only then). Without either (a Node that
+ * refuses), the collector does nothing.
  */
 function collectFunction(): CollectFn | undefined {
+  const exposed: unknown = (globalThis as { gc?: unknown }).gc;
+  if (typeof exposed === 'function') return exposed as CollectFn;
   try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
+    process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
+    const gc: unknown = process.getBuiltinModule('node:vm').runInNewContext('gc');
     return typeof gc === 'function' ? (gc as CollectFn) : undefined;
   } catch {
     return undefined;

@@ -3,8 +3,9 @@
 // on its stdin, the end of its stdin (hvvss died) or a signal, then thaws them in reverse. It
 // exists because FreeBSD's UFSSUSPEND refuses a multi-threaded caller (EDEADLK), and Node.js
 // is never single-threaded; on FreeBSD its death also resumes every mount it held.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
+import { childProcess } from '../util/builtins.ts';
+import { readLines } from '../util/line-splitter.ts';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -69,8 +70,8 @@ export class FreezeHelper {
 
   private constructor(path: string, mountpoints: readonly string[]) {
     // stderr to /dev/null: no descriptor of ours open for writing may reach it (EDEADLK on UFS).
-    this.#child = spawn(path, [...mountpoints], { stdio: ['pipe', 'pipe', 'ignore'] });
-    createInterface({ input: this.#child.stdout! }).on('line', (line) => {
+    this.#child = childProcess().spawn(path, [...mountpoints], { stdio: ['pipe', 'pipe', 'ignore'] });
+    readLines(this.#child.stdout!, (line) => {
       const event = parseHelperLine(line);
       if (event) this.#events.push(event);
       this.#wake();

@@ -17,7 +17,7 @@
 //    read-only is left alone, and never remounted read-write at thaw. Refused because a file is
 //    open for writing (EBUSY): the mount's policy (skip-if-busy, sync-if-busy) decides, else the
 //    freeze fails naming the mount and the fixes.
-import { execFile } from 'node:child_process';
+import { childProcess } from '../util/builtins.ts';
 import { planMounts, type FsPolicy, type MountAction, type MountPlan, type PlannedMount } from './mount-plan.ts';
 import { liveMountIn, mountTableOs, readMountTable, readMountTableSync, type MountEntry, type MountTableOs } from './mount-table.ts';
 import { DEFAULT_POLICY_FILE } from './policy-file.ts';
@@ -80,7 +80,7 @@ const COMMAND_TIMEOUT_MS = 10_000;
 function runCommand(file: string, args: readonly string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     // execFile takes whole milliseconds only (a deadline's remainder is fractional).
-    execFile(file, [...args], { timeout: Math.max(1, Math.ceil(timeoutMs)), encoding: 'utf8' }, (err, _stdout, stderr) => {
+    childProcess().execFile(file, [...args], { timeout: Math.max(1, Math.ceil(timeoutMs)), encoding: 'utf8' }, (err, _stdout, stderr) => {
       if (!err) return resolve();
       const why = err.killed ? `killed after ${timeoutMs} ms` : stderr.trim() || err.message;
       reject(new Error(`${file} ${args.join(' ')}: ${why}`));

@@ -1,9 +1,9 @@
 // The live mount table, as plain entries: Linux's /proc/self/mountinfo, FreeBSD's `mount -p`
 // (fstab(5) lines, one per mounted file system, from getmntinfo(3)). The parsers are pure so
 // they are tested on real samples; readMountTable() only fetches the text.
-import { execFile, execFileSync } from 'node:child_process';
+import { childProcess } from '../util/builtins.ts';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readTextAsync } from '../util/fs-async.ts';
 
 export interface MountEntry {
   /** What is mounted: a device, a pool dataset, a server path, or a name like "tmpfs". */
@@ -86,12 +86,12 @@ export function mountTableOs(platform: string = process.platform, env: NodeJS.Pr
 
 /** The mount table of this machine, in mount order. */
 export async function readMountTable(os: MountTableOs = mountTableOs(), env: NodeJS.ProcessEnv = process.env): Promise<MountEntry[]> {
-  if (os === 'linux') return parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
+  if (os === 'linux') return parseMountinfo(await readTextAsync('/proc/self/mountinfo'));
   const emulated = env[FREEBSD_MOUNT_TABLE_ENV];
-  if (emulated) return parseMountP(await readFile(emulated, 'utf8'));
+  if (emulated) return parseMountP(await readTextAsync(emulated));
   const text = await new Promise<string>((resolve, reject) => {
     // Bounded: a CHECK must be answered within the kernel's limit, whatever mount(8) does.
-    execFile('/sbin/mount', ['-p'], { timeout: 5_000, encoding: 'utf8' }, (err, stdout) => {
+    childProcess().execFile('/sbin/mount', ['-p'], { timeout: 5_000, encoding: 'utf8' }, (err, stdout) => {
       if (err) reject(new Error(`cannot list the mounted file systems with "/sbin/mount -p": ${err.message}`));
       else resolve(stdout);
     });
@@ -106,7 +106,7 @@ export async function readMountTable(os: MountTableOs = mountTableOs(), env: Nod
 export function readMountTableSync(os: MountTableOs = mountTableOs()): MountEntry[] {
   if (os === 'linux') return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
   try {
-    return parseMountP(execFileSync('/sbin/mount', ['-p'], { timeout: 5_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+    return parseMountP(childProcess().execFileSync('/sbin/mount', ['-p'], { timeout: 5_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
   } catch (err) {
     throw new Error(`cannot list the mounted file systems with "/sbin/mount -p": ${(err as Error).message}`);
   }

@@ -3,6 +3,7 @@
 import { createConnection } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childProcess } from '../util/builtins.ts';
 import type { EmitFn } from './report.ts';
 import type { FromKeeper, KeeperReply, KeeperRequest, KeeperStatus, KeeperThawResult, ToKeeper } from './keeper.ts';
 import type { ManualSettings } from './session.ts';
@@ -18,9 +19,8 @@ export type KeeperDone = FromKeeper & { type: 'done' };
  * with its report. Aborting `interrupt` (Ctrl-C) asks it to stop the freeze and roll back.
  */
 export async function freezeWithKeeper(settings: ManualSettings, emit: EmitFn, interrupt: AbortSignal): Promise<KeeperDone> {
-  // Loaded here: hvvss status imports this module for keeperStatus() and never spawns.
-  const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [KEEPER_MAIN], {
+  // Loaded only here (childProcess()): hvvss status imports this module for keeperStatus() and never spawns.
+  const child = childProcess().spawn(process.execPath, [KEEPER_MAIN], {
     // Its own session: a Ctrl-C or a closed terminal reaches the command line, not the keeper.
     detached: true,
     // cwd /: the keeper must not keep the operator's directory (a file system) busy.

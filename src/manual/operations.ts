@@ -1,7 +1,7 @@
 // hvvss check, freeze and thaw as plain functions: they run the hooks (in this process, or in a
 // keeper for a freeze that outlives the command), send events to a display and return the
 // report from which the command prints its verdict or JSON document and takes its exit status.
-import { readFile } from 'node:fs/promises';
+import { readTextAsync } from '../util/fs-async.ts';
 import { constants } from 'node:os';
 import { adviceFor, describeHolder, HooksLock, pidAlive, type LockHolder } from '../state/hooks-lock.ts';
 import { hooksLockIn } from '../state/paths.ts';
@@ -211,7 +211,7 @@ export async function runFreezeCommand(context: OperationContext, options: Freez
 /** The last thaw the journal remembers, for "nothing is frozen" (read only). */
 async function lastThaw(path: string): Promise<string> {
   try {
-    const data = JSON.parse(await readFile(path, 'utf8')) as { lastThaw?: { at?: string; reason?: string; ok?: boolean } };
+    const data = JSON.parse(await readTextAsync(path)) as { lastThaw?: { at?: string; reason?: string; ok?: boolean } };
     const last = data.lastThaw;
     return last?.at ? ` (last thaw at ${last.at}, ${last.reason}${last.ok === false ? ', FAILED' : ''})` : '';
   } catch {

@@ -5,7 +5,7 @@
 // symlink at the target, it does not follow it), then the directory is fsync'ed so the rename
 // survives a crash. On failure the temporary file is removed.
 import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { closeAsync, fsyncAsync, openAsync, renameAsync, unlinkAsync, writeAllAsync } from '../util/fs-async.ts';
 import path from 'node:path';
 
 const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -35,32 +35,32 @@ function isExists(err: unknown): boolean {
 /** Writes `data` to `target` (mode 0600) atomically and durably; see the file's comment. */
 export async function writePrivateFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   let tmp = '';
-  let file: FileHandle | undefined;
-  for (let attempt = 1; file === undefined; attempt++) {
+  let fd: number | undefined;
+  for (let attempt = 1; fd === undefined; attempt++) {
     tmp = tempNameFor(target);
     try {
-      file = await open(tmp, CREATE_NEW, 0o600);
+      fd = await openAsync(tmp, CREATE_NEW, 0o600);
     } catch (err) {
       if (!isExists(err) || attempt >= ATTEMPTS) throw err;
     }
   }
   try {
     try {
-      await file.writeFile(data);
-      await file.sync();
+      await writeAllAsync(fd, data);
+      await fsyncAsync(fd);
     } finally {
-      await file.close();
+      await closeAsync(fd);
     }
-    await rename(tmp, target);
+    await renameAsync(tmp, target);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    await unlinkAsync(tmp).catch(() => undefined);
     throw err;
   }
-  const dir = await open(path.dirname(target), DIRECTORY);
+  const dir = await openAsync(path.dirname(target), DIRECTORY);
   try {
-    await dir.sync();
+    await fsyncAsync(dir);
   } finally {
-    await dir.close();
+    await closeAsync(dir);
   }
 }
 

@@ -35,6 +35,7 @@ export const keeperSocketIn = (stateDir: string): string => join(stateDir, 'manu
  * code or feedback vectors to keep, for a process that idles between short bursts; it halved the
  * RSS growth over 1000 FREEZE/THAW cycles), a bounded heap (V8 otherwise grows it lazily by tens
  * of MB over many transactions; the live set is about a third of it), and no memory reducer, whose
- * timer wakes an idle daemon every few seconds.
+ * timer wakes an idle daemon every few seconds. Instead, one collection after each burst
+ * (src/daemon/idle-collect.ts), through the gc() that --expose-gc gives.
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--lite-mode', '--max-old-space-size=32', '--no-memory-reducer'];
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--lite-mode', '--max-old-space-size=32', '--no-memory-reducer', '--expose-gc'];

@@ -3,7 +3,8 @@
 // then to the fs daemon; devd starts hv_vss_daemon once at boot and nothing restarts it. Once it
 // has gone away, every request fails; while hvvss is not registered, CHECK and FREEZE go to the fs
 // daemon alone and the backup is only file-system consistent.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirAsync, readTextAsync } from '../util/fs-async.ts';
+import { childProcess } from '../util/builtins.ts';
 
 export const FS_DAEMON = 'hv_vss_daemon';
 
@@ -19,22 +20,21 @@ export interface FsDaemonState {
 async function inProc(name: string): Promise<boolean | undefined> {
   let entries: string[];
   try {
-    entries = await readdir('/proc');
+    entries = await readdirAsync('/proc');
   } catch {
     return undefined;
   }
   const names = await Promise.all(
-    entries.filter((e) => /^\d+$/.test(e)).map((pid) => readFile(`/proc/${pid}/comm`, 'utf8').then((comm) => comm.trimEnd(), () => '')),
+    entries.filter((e) => /^\d+$/.test(e)).map((pid) => readTextAsync(`/proc/${pid}/comm`).then((comm) => comm.trimEnd(), () => '')),
   );
   return names.includes(name);
 }
 
 /** FreeBSD (no /proc by default): pgrep -x, which exits 0 on a match and 1 on none. */
 async function byPgrep(name: string): Promise<boolean | undefined> {
-  // Loaded here: on Linux, status reads /proc and never needs child_process.
-  const { execFile } = await import('node:child_process');
+  // Loaded only here (childProcess()): on Linux, status reads /proc and never needs child_process.
   return new Promise((resolve) => {
-    execFile('pgrep', ['-x', name], { timeout: 2_000 }, (err) => {
+    childProcess().execFile('pgrep', ['-x', name], { timeout: 2_000 }, (err) => {
       if (!err) resolve(true);
       else resolve(typeof err.code === 'number' && err.code === 1 ? false : undefined);
     });

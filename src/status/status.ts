@@ -4,7 +4,7 @@
 // socket, the pidfile, the freeze journal and the lock holder's description, a freeze keeper's
 // snapshot from its socket, and a scan of the hooks directory. Nothing here loads the hooks
 // runner or the native bindings, and nothing takes the hooks lock.
-import { readFile } from 'node:fs/promises';
+import { readTextAsync } from '../util/fs-async.ts';
 import { createConnection } from 'node:net';
 import { FreezeJournal, type FrozenRecord } from '../state/freeze-journal.ts';
 import { pidAlive, readHolder, type LockHolder } from '../state/lock-holder.ts';
@@ -141,7 +141,7 @@ function readSocketDocument(path: string, timeoutMs: number): Promise<unknown> {
 
 async function readPid(pidfile: string): Promise<number | undefined> {
   try {
-    const pid = Number.parseInt((await readFile(pidfile, 'utf8')).trim(), 10);
+    const pid = Number.parseInt((await readTextAsync(pidfile)).trim(), 10);
     return Number.isFinite(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
@@ -171,7 +171,7 @@ async function daemonState(socket: string, pidfile: string): Promise<DaemonState
 
 async function lastThawOf(path: string): Promise<StatusReport['lastThaw']> {
   try {
-    const data = JSON.parse(await readFile(path, 'utf8')) as { frozen?: boolean; lastThaw?: { at: string; reason: string; ok: boolean } };
+    const data = JSON.parse(await readTextAsync(path)) as { frozen?: boolean; lastThaw?: { at: string; reason: string; ok: boolean } };
     return data.frozen === false && data.lastThaw?.at ? data.lastThaw : undefined;
   } catch {
     return undefined;

@@ -1,5 +1,4 @@
 // Time behind a small interface, so state machines can be driven by a fake clock in unit tests.
-import { performance } from 'node:perf_hooks';
 
 export interface Timer {
   cancel(): void;
@@ -15,7 +14,9 @@ export interface Clock {
 }
 
 export const systemClock: Clock = {
-  now: () => performance.now(),
+  // process.hrtime rather than performance.now(): the perf_hooks machinery behind the latter is
+  // half a MiB of a resident daemon (docs/benchmarks.md, Footprint); both are CLOCK_MONOTONIC.
+  now: () => Number(process.hrtime.bigint()) / 1e6,
   wallNow: () => new Date(),
   setTimer(ms, fn, options) {
     const handle = setTimeout(fn, Math.max(0, ms));

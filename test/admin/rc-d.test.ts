@@ -138,7 +138,7 @@ test('start runs hvvss daemon under daemon(8), status reports it, stop thaws and
   assert.deepEqual(after('-P'), ['-P', join(rc.rundir, 'daemon.pid')]);
   assert.ok(daemonPart.includes('-S'), 'what hvvss prints (a crash) goes to syslog');
   assert.deepEqual(after('-s'), ['-s', 'err'], '... at err');
-  assert.deepEqual(args.slice(args.indexOf(process.execPath), args.indexOf(process.execPath) + 8), [process.execPath, ...DAEMON_NODE_FLAGS, HVVSS_BIN, 'daemon', '-n', '--syslog']);
+  assert.deepEqual(args.slice(args.indexOf(process.execPath), args.indexOf(process.execPath) + 5 + DAEMON_NODE_FLAGS.length), [process.execPath, ...DAEMON_NODE_FLAGS, HVVSS_BIN, 'daemon', '-n', '--syslog']);
   const hvvssPart = args.slice(args.indexOf('daemon', args.indexOf(HVVSS_BIN)));
   const flag = (name: string) => hvvssPart[hvvssPart.indexOf(name) + 1];
   assert.equal(flag('--pidfile'), join(rc.rundir, 'hvvss.pid'), 'hvvss locks its own pidfile, not the supervisor\'s');
