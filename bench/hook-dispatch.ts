@@ -1,10 +1,11 @@
 // Benchmark 2, hook dispatch: a FREEZE with 16 trivial `#!/bin/sh` hooks through hvvss daemon
 // (host-observed app stage) against Debian's run-parts running the same directory
-// (`run-parts --arg=freeze DIR`, spawn to exit). Between the two, three in-process references
-// locate the difference: Node's child_process.spawn of the same hooks one after the other with
-// no I/O, then with the runner's stdio (four pipes, own process group: how the daemon starts its
-// hooks, src/hooks/hook-spawn.ts), then through execa with the options of the operator commands'
-// spawner (src/hooks/hook-spawn-execa.ts). The daemon and run-parts also run an empty
+// (`run-parts --arg=freeze DIR`, spawn to exit). Between the two, four in-process references
+// locate the difference: the daemon's own spawner (posix_spawn with the runner's stdio,
+// src/hooks/hook-spawn-posix.ts) of the same hooks one after the other, Node's
+// child_process.spawn with no I/O, then with the runner's stdio (four pipes, own process group:
+// the daemon's fallback, src/hooks/hook-spawn-node.ts), then through execa with the options of the
+// operator commands' spawner (src/hooks/hook-spawn-execa.ts). The daemon and run-parts also run an empty
 // directory, so their fixed costs cancel out of the per-hook figure.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { renameSync, symlinkSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { posixHookSpawner } from '../src/hooks/hook-spawn-posix.ts';
 import { appStage, startDaemon } from './lib/agents.ts';
 import { scratch, type BenchContext } from './lib/context.ts';
 import { hookName, hooksDir, shellHook } from './lib/hooks.ts';
@@ -56,6 +58,20 @@ async function nodeSpawn(paths: readonly string[], stdio: 'ignore' | 'runner'): 
   return performance.now() - start;
 }
 
+/** The same through the daemon's spawner (posix_spawn), without the rest of the runner. */
+async function posixSpawn(paths: readonly string[]): Promise<number> {
+  const start = performance.now();
+  for (const path of paths) {
+    const sub = posixHookSpawner(path, 'freeze', HOOK_ENV);
+    const outputs = [sub.stdout, sub.stderr, sub.notify].map(closed);
+    const end = await sub.ended;
+    await Promise.all(outputs);
+    sub.stdin?.destroy();
+    if (end.exitCode !== 0) throw new Error(`${path} exited with ${end.exitCode ?? end.spawnError ?? end.signal}`);
+  }
+  return performance.now() - start;
+}
+
 /** The same through execa with hook-spawn-execa.ts's freeze options: what the operator commands pay. */
 async function execaSpawn(paths: readonly string[]): Promise<number> {
   const start = performance.now();
@@ -81,8 +97,8 @@ function point(link: string, target: string): void {
   renameSync(`${link}.new`, link);
 }
 
-type Method = 'daemon' | 'daemon-empty' | 'run-parts' | 'run-parts-empty' | 'spawn' | 'spawn-pipes' | 'execa';
-const METHODS: readonly Method[] = ['daemon', 'daemon-empty', 'run-parts', 'run-parts-empty', 'spawn', 'spawn-pipes', 'execa'];
+type Method = 'daemon' | 'daemon-empty' | 'run-parts' | 'run-parts-empty' | 'posix' | 'spawn' | 'spawn-pipes' | 'execa';
+const METHODS: readonly Method[] = ['daemon', 'daemon-empty', 'run-parts', 'run-parts-empty', 'posix', 'spawn', 'spawn-pipes', 'execa'];
 
 export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
   const reps = ctx.quick ? 10 : 60;
@@ -93,7 +109,7 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
   const link = join(root, 'hooks.d');
   point(link, full);
   const daemon = await startDaemon(ctx, { hooksDir: link, root: join(root, 'daemon'), hookTimeoutS: 2 });
-  const t: Record<Method, number[]> & { thaw: number[] } = { daemon: [], 'daemon-empty': [], 'run-parts': [], 'run-parts-empty': [], spawn: [], 'spawn-pipes': [], execa: [], thaw: [] };
+  const t: Record<Method, number[]> & { thaw: number[] } = { daemon: [], 'daemon-empty': [], 'run-parts': [], 'run-parts-empty': [], posix: [], spawn: [], 'spawn-pipes': [], execa: [], thaw: [] };
   const daemonFreeze = async (dir: string, into: number[], thaw?: number[]) => {
     point(link, dir);
     await sleep(IDLE_GAP_MS);
@@ -107,6 +123,7 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
     'daemon-empty': () => daemonFreeze(empty, t['daemon-empty']),
     'run-parts': async () => void t['run-parts'].push(await timeOk('run-parts', ['--arg=freeze', full])),
     'run-parts-empty': async () => void t['run-parts-empty'].push(await timeOk('run-parts', ['--arg=freeze', empty])),
+    posix: async () => void t.posix.push(await posixSpawn(paths)),
     spawn: async () => void t.spawn.push(await nodeSpawn(paths, 'ignore')),
     'spawn-pipes': async () => void t['spawn-pipes'].push(await nodeSpawn(paths, 'runner')),
     execa: async () => void t.execa.push(await execaSpawn(paths)),
@@ -132,6 +149,7 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
   const perHook = {
     daemon: (med('daemon') - med('daemon-empty')) / HOOKS,
     'run-parts': (rp - med('run-parts-empty')) / HOOKS,
+    posix: med('posix') / HOOKS,
     spawn: med('spawn') / HOOKS,
     'spawn-pipes': med('spawn-pipes') / HOOKS,
     execa: med('execa') / HOOKS,
@@ -142,6 +160,7 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
     [`hvvss daemon FREEZE, ${HOOKS} hooks (app stage)`, 'daemon', perHook.daemon],
     ['hvvss daemon FREEZE, empty directory', 'daemon-empty', undefined],
     [`hvvss daemon THAW, ${HOOKS} hooks (app stage)`, 'thaw', undefined],
+    [`in-process: posix_spawn × ${HOOKS}, runner's stdio (the daemon's spawner, hook-spawn-posix.ts)`, 'posix', perHook.posix],
     [`in-process: child_process.spawn × ${HOOKS}, stdio ignored`, 'spawn', perHook.spawn],
     [`in-process: child_process.spawn × ${HOOKS}, runner's stdio (4 pipes, own group)`, 'spawn-pipes', perHook['spawn-pipes']],
     [`in-process: execa × ${HOOKS}, the operator commands' options (hook-spawn-execa.ts)`, 'execa', perHook.execa],
@@ -149,10 +168,10 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
   const failures: string[] = [];
   for (const [, key] of rows) if (!allFinite(median(t[key]), p99(t[key]))) failures.push(`${key}: no figures`);
   const daemonRatio = med('daemon') / rp;
-  const spawnGap = perHook.spawn - perHook['run-parts'];
-  const pipesGap = perHook['spawn-pipes'] - perHook.spawn;
+  const posixGap = perHook.posix - perHook['run-parts'];
+  const forkGap = perHook['spawn-pipes'] - perHook.posix;
   const execaGap = perHook.execa - perHook['spawn-pipes'];
-  const rest = perHook.daemon - perHook['spawn-pipes'];
+  const rest = perHook.daemon - perHook.posix;
   return {
     id: 'hook-dispatch',
     title: '2. Hook dispatch',
@@ -176,13 +195,13 @@ export async function hookDispatch(ctx: BenchContext): Promise<BenchResult> {
       actual: `${daemonRatio.toFixed(2)}x (${ms(med('daemon'))} vs ${ms(rp)} ms)`,
       met: daemonRatio <= GOAL_RATIO,
       why:
-        `Per hook, run-parts takes ${ms(perHook['run-parts'])} ms and the daemon ${ms(perHook.daemon)} ms. Starting a process from Node ` +
-        `(child_process.spawn, no I/O) costs ${signedMs(spawnGap)} ms per hook over run-parts' fork+exec: libuv on Linux spawns with a ` +
-        `plain fork(2) of the whole Node process (no vfork or posix_spawn), copying the page tables of a process of 50 MB and more and taking copy-on-write ` +
-        `faults until the child has exec'd, then waits for the exec through a pipe. Pipes and a process group add ${signedMs(pipesGap)} ms, ` +
-        `and the rest of the runner (environment, timers, output reading, drain, logging) ${signedMs(rest)} ms; the daemon starts hooks ` +
-        `with node:child_process (execa, which the operator commands keep, would add ${signedMs(execaGap)} ms). What would close the ` +
-        `rest is the fork cost itself: a small resident C helper that runs the hooks with posix_spawn(3) on the daemon's behalf.`,
+        `Per hook, run-parts takes ${ms(perHook['run-parts'])} ms and the daemon ${ms(perHook.daemon)} ms. The daemon starts hooks with ` +
+        `posix_spawn(3) (src/native/spawn.ts), which shares its memory with the child until the exec: with the runner's pipes and ` +
+        `process group that costs ${signedMs(posixGap)} ms per hook over run-parts' fork+exec, and the rest of the runner (environment, ` +
+        `timers, output reading, drain, logging) ${signedMs(rest)} ms. Node's child_process.spawn with the same stdio would cost ` +
+        `${signedMs(forkGap)} ms more per hook: libuv on Linux spawns with a plain fork(2) of the whole Node process, copying the page ` +
+        `tables of a process of 50 MB and more and taking copy-on-write faults until the child has exec'd (it is the daemon's fallback ` +
+        `where the C library lacks posix_spawn_file_actions_addchdir_np); execa, which the operator commands keep, ${signedMs(execaGap)} ms more again.`,
     }],
     notes: [],
     failures,

@@ -23,6 +23,7 @@ import { DEFAULT_HELPER } from '../fs/freeze-helper.ts';
 import { FsAgent } from './fs-agent.ts';
 import { openFsDevice, NO_FS_DEVICE } from './fs-device.ts';
 import { idleCollector } from './idle-collect.ts';
+import { defaultHookSpawner } from '../hooks/hook-spawn-posix.ts';
 import type { RequestChannel } from '../native/vss-device.ts';
 import { linuxDeadlineProblem, openLinuxChannel, resolveProtocol, type LinuxDeadlines, type Protocol } from './linux-channel.ts';
 
@@ -115,7 +116,10 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           // daemon does not start (the message ends with the command that fixes it).
           prepareStateDir(options['state-dir'], trustedUids);
           const journal = new FreezeJournal(journalIn(options['state-dir']));
+          const { spawner, fallback } = defaultHookSpawner();
+          if (fallback !== undefined) logger.notice(`${fallback}; hooks start through node:child_process instead, which copies the daemon's memory map for each (slower)`);
           const hooks = createHookEngine({
+            spawner,
             dir: options['hooks-dir'],
             trustedUids,
             hookTimeoutMs: options['hook-timeout'] * 1000,

@@ -3,11 +3,11 @@
 // held stdin pipe. Knows how to end itself (TERM, then KILL, to the whole group); the rules of
 // when (budgets, deadlines, residents) are the runner's.
 import type { Readable, Writable } from 'node:stream';
-import type { ChildProcess } from 'node:child_process';
 import type { Clock, Timer } from '../util/clock.ts';
 import { readLines } from '../util/line-splitter.ts';
 import { signalGroup, signalThenKill } from '../util/process-group.ts';
-import { nodeHookSpawner, type HookSpawner } from './hook-spawn.ts';
+import type { HookSpawner } from './hook-spawn.ts';
+import { defaultHookSpawner } from './hook-spawn-posix.ts';
 import type { HookLogFn, HookOp, HookRef, HookStream } from './types.ts';
 
 /** Lines longer than this are split, so a hook printing without newlines cannot grow our memory. */
@@ -64,7 +64,6 @@ export class HookProcess {
   exited = false;
   finished = false;
   leftBackground = false;
-  #child: ChildProcess | undefined;
   #stdin: Writable | null;
   #onLog: HookLogFn | undefined;
   #clock: Clock;
@@ -76,8 +75,7 @@ export class HookProcess {
     this.op = options.op;
     this.#onLog = options.onLog;
     this.#clock = options.clock;
-    const sub = (options.spawner ?? nodeHookSpawner)(hook.path, options.op, options.env);
-    this.#child = sub.child;
+    const sub = (options.spawner ?? defaultHookSpawner().spawner)(hook.path, options.op, options.env);
     this.pid = sub.pid;
     this.#stdin = sub.stdin;
     this.#stdin?.on('error', () => {
@@ -111,18 +109,11 @@ export class HookProcess {
       outputs.map((s) => (s.destroyed || s.closed ? Promise.resolve() : new Promise<void>((resolve) => s.once('close', () => resolve())))),
     );
 
-    this.exit = new Promise<ExitInfo>((resolve) => {
-      this.#child?.once('exit', (code, signal) => {
-        this.exited = true;
-        if (this.#terminating && this.pid !== undefined) this.#signalGroup('SIGKILL'); // clear the leftovers of a killed hook
-        resolve({ exitCode: code, signal });
-      });
-      // Without an 'exit' first, the spawn failed.
-      void sub.settled.then((message) => {
-        if (this.exited) return;
-        this.exited = true;
-        resolve({ exitCode: null, signal: null, spawnError: message ?? 'cannot start' });
-      });
+    this.exit = sub.ended.then((end) => {
+      this.exited = true;
+      if (end.spawnError !== undefined) return { exitCode: null, signal: null, spawnError: end.spawnError };
+      if (this.#terminating && this.pid !== undefined) this.#signalGroup('SIGKILL'); // clear the leftovers of a killed hook
+      return { exitCode: end.exitCode, signal: end.signal };
     });
 
     this.done = this.exit.then(async (info) => {

@@ -13,11 +13,26 @@ export interface PlatformFacts {
   readonly O_RDWR: number;
   readonly O_NONBLOCK: number;
   readonly O_CLOEXEC: number;
+  /** fcntl(2) F_DUPFD_CLOEXEC. */
+  readonly F_DUPFD_CLOEXEC: number;
+  /**
+   * posix_spawnattr_setflags(3) bits (spawn.h): how a hook gets a process group of its own (a new
+   * session where the C library can make one: glibc's POSIX_SPAWN_SETSID, what Node's `detached`
+   * does; FreeBSD's posix_spawn has no such flag, so a new group, POSIX_SPAWN_SETPGROUP with 0),
+   * and the resets of the signal mask and dispositions the child inherits from Node.
+   */
+  readonly spawn: { readonly ownGroup: number; readonly SETSIGDEF: number; readonly SETSIGMASK: number };
 }
 
 const FACTS: Record<SupportedOs, PlatformFacts> = {
-  freebsd: { os: 'freebsd', libc: 'libc.so.7', nfdsType: 'uint32_t', O_RDWR: 0x2, O_NONBLOCK: 0x4, O_CLOEXEC: 0x100000 },
-  linux: { os: 'linux', libc: 'libc.so.6', nfdsType: 'uint64_t', O_RDWR: 0x2, O_NONBLOCK: 0x800, O_CLOEXEC: 0x80000 },
+  freebsd: {
+    os: 'freebsd', libc: 'libc.so.7', nfdsType: 'uint32_t', O_RDWR: 0x2, O_NONBLOCK: 0x4, O_CLOEXEC: 0x100000, F_DUPFD_CLOEXEC: 17,
+    spawn: { ownGroup: 0x02, SETSIGDEF: 0x10, SETSIGMASK: 0x20 },
+  },
+  linux: {
+    os: 'linux', libc: 'libc.so.6', nfdsType: 'uint64_t', O_RDWR: 0x2, O_NONBLOCK: 0x800, O_CLOEXEC: 0x80000, F_DUPFD_CLOEXEC: 1030,
+    spawn: { ownGroup: 0x80, SETSIGDEF: 0x04, SETSIGMASK: 0x08 },
+  },
 };
 
 export function platformFacts(os: string = process.platform): PlatformFacts {

@@ -1,16 +1,19 @@
 import { test as nodeTest, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LEFTOVER_NOTE, runHook } from '../../src/hooks/hook-runner.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { alive, collector, sandbox } from './fixtures.ts';
-import { nodeHookSpawner, type HookSpawner } from '../../src/hooks/hook-spawn.ts';
+import type { HookSpawner } from '../../src/hooks/hook-spawn.ts';
+import { nodeHookSpawner } from '../../src/hooks/hook-spawn-node.ts';
+import { posixHookSpawner } from '../../src/hooks/hook-spawn-posix.ts';
 import { execaHookSpawner } from '../../src/hooks/hook-spawn-execa.ts';
 
-// Every guarantee holds whichever library starts the hooks: node:child_process (the daemon's)
-// and execa (the operator commands').
-const SPAWNERS: Record<string, HookSpawner> = { 'node:child_process': nodeHookSpawner, execa: execaHookSpawner };
+// Every guarantee holds whichever way the hooks start: posix_spawn (the daemon's),
+// node:child_process (its fallback) and execa (the operator commands').
+const SPAWNERS: Record<string, HookSpawner> = { posix_spawn: posixHookSpawner, 'node:child_process': nodeHookSpawner, execa: execaHookSpawner };
 function test(name: string, fn: (t: TestContext, run: typeof runHook) => Promise<void>): void {
   for (const [library, spawner] of Object.entries(SPAWNERS)) {
     nodeTest(`${name} (${library})`, (t) => fn(t, (hook, options) => runHook(hook, { ...options, spawner })));
@@ -59,6 +62,43 @@ test('freeze gets HVVSS_NOTIFY_FD=3 and a pipe as stdin; check and thaw get /dev
   // libuv makes its "pipes" with socketpair(2) on Linux.
   assert.match(log[1] ?? '', /^freeze stdin=(pipe|socket):\[\d+\] notify=3 msgid=\[\]$/);
   assert.equal(log[2], 'thaw stdin=/dev/null notify=none msgid=[]');
+});
+
+/**
+ * Descriptors above 3 that this process was started with and that are not close-on-exec: whoever
+ * started the tests passes them on to every process (fork+exec and posix_spawn alike); everything
+ * hvvss opens is close-on-exec. (O_CLOEXEC is 02000000 in fdinfo's octal flags.)
+ */
+const inherited = new Set(
+  readdirSync('/proc/self/fd').map(Number).filter((fd) => {
+    try {
+      return fd > 3 && (Number.parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8) & 0o2000000) === 0;
+    } catch {
+      return false; // the directory's own descriptor, closed by now
+    }
+  }),
+);
+
+test('a hook gets only its own descriptors, no blocked or ignored signal, and a session of its own', async (t, run) => {
+  const sb = await sandbox();
+  t.after(() => sb.cleanup());
+  // exec: what ls sees is the hook's process itself (the shell's script descriptor is close-on-exec),
+  // plus the one ls opens to read the directory. /proc/PID/stat fields 5 and 6 are pgrp and session.
+  await sb.file('show', `#!/bin/sh\nexec 2>&1; grep -E '^(SigBlk|SigIgn):' /proc/$$/status; cut -d' ' -f1,5,6 /proc/$$/stat; exec ls /proc/self/fd\n`, 0o755);
+  const p = await sb.hook('10-show', `exec '${path.join(sb.base, 'show')}'`);
+  for (const op of ['check', 'freeze'] as const) {
+    const c = collector();
+    const { result } = await run({ name: '10-show', path: p }, { op, reason: 'manual', onLog: c.onLog });
+    assert.equal(result.ok, true, JSON.stringify(result));
+    const lines = c.lines.filter((l) => l.stream === 'stdout').map((l) => l.line);
+    assert.deepEqual(lines.slice(0, 2), ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000'], 'Node ignores SIGPIPE; a hook must not');
+    const [pid, pgrp, session] = (lines[2] ?? '').split(' ');
+    assert.equal(pgrp, pid, 'its own process group');
+    assert.equal(session, pid, 'its own session');
+    const fds = lines.slice(3).map(Number).filter((fd) => Number.isInteger(fd) && !inherited.has(fd));
+    // 0-2 (and the notify pipe for freeze), and ls's own directory descriptor, the last one.
+    assert.deepEqual(fds.slice(0, -1), op === 'freeze' ? [0, 1, 2, 3] : [0, 1, 2], `descriptors of ${op}: ${lines.slice(3).join(' ')}`);
+  }
 });
 
 test('output lines reach the log callback with the hook name and stream', async (t, run) => {
