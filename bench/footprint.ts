@@ -240,10 +240,11 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
         met: shipped.rssStart / bareRss <= START_RATIO_GOAL,
         why:
           `The daemon holds ${signedMib(shipped.rssStart - bareRss)} over an idle node. Most of it is not the daemon's heap: it is the ` +
-          'Node binary\'s own pages that loading more of Node touches (the built-in modules the daemon needs: net for its socket, ' +
-          'child_process for the hooks, and the streams and util that koffi and they load), koffi\'s library, and V8\'s heap after ' +
-          'start-up (collected once it is idle, src/daemon/idle-collect.ts). oclif, execa, listr2 and chalk are not loaded ' +
-          '(src/cli/daemon-fast.ts). See the notes for the breakdown.',
+          'Node binary\'s own pages that loading and running more of Node touches (net for the status socket, which brings ' +
+          'streams, and cluster and child_process when it listens; the ESM loader; V8\'s parser and builtins running the daemon\'s ' +
+          'code), koffi\'s addon, and V8\'s heap after start-up (collected once it is idle, src/daemon/idle-collect.ts). oclif, ' +
+          'execa, listr2, chalk, koffi\'s entry module and the lazy parts of Node\'s built-ins are not loaded (src/cli/daemon-fast.ts, ' +
+          'src/native/koffi-addon.ts, scripts/build.ts). See the notes for the breakdown.',
       },
       {
         what: `daemon RSS after ${cycles} FREEZE/THAW cycles vs idle node -e`,

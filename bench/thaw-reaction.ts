@@ -138,9 +138,8 @@ export async function thawReaction(ctx: BenchContext): Promise<BenchResult> {
         `Even without the control socket's latency (${ms(corrected)} ms), the daemon spends ${ms(median(afterRead))} ms between reading ` +
         `the THAW and the hook's first instruction, where starting a process from Node costs ${ms(median(spawnFloor))} ms ` +
         (median(spawnFloor) >= GOAL_MS ? '(on this machine, above the goal by itself)' : '') +
-        ': the rest is the runner (execa, pipes, environment) and the agent\'s bookkeeping before the first spawn. Waking up is ' +
-        `${ms(median(wake))} ms. What would close it is what closes benchmark 2: spawning hooks without execa, and with a process start ` +
-        'that does not fork the whole Node process (a small resident helper using posix_spawn(3)).',
+        ' (the daemon starts hooks with posix_spawn, src/native/spawn.ts, cheaper than that floor): the rest is the runner (pipes, ' +
+        'environment) and the agent\'s bookkeeping before the first spawn. Waking up is ' + `${ms(median(wake))} ms.`,
     }],
     notes: [`Estimated without the error term: ${ms(corrected)} ms median.`],
     failures,

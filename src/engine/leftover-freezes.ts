@@ -5,6 +5,10 @@
 // starts them; an interpreter shows as `/bin/sh HOOK freeze`), with ps(1), the same on FreeBSD
 // and Linux.
 import { stopProcessGroup } from '../util/process-group.ts';
+import { childProcess } from '../util/builtins.ts';
+
+/** ps's output is read whole: room for a process table of tens of thousands of lines. */
+const PS_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface LeftoverProcess {
   readonly pid: number;
@@ -43,11 +47,13 @@ function findLeftoverFreezes(psOutput: string, hookPaths: readonly string[], sel
 /** Stops (TERM, then KILL after `graceMs`) the process group of every leftover freeze of `hookPaths`. */
 export async function stopLeftoverFreezes(hookPaths: readonly string[], graceMs: number): Promise<LeftoverProcess[]> {
   if (hookPaths.length === 0) return [];
-  // Loaded here: only a recovery after a crash needs it, and the daemon would otherwise keep execa
-  // in memory for its whole life.
-  const { execa } = await import('execa');
-  const ps = await execa('ps', ['-ax', '-o', 'pid=,pgid=,args='], { reject: false, extendEnv: false, env: { PATH: '/bin:/usr/bin' } });
-  const leftovers = findLeftoverFreezes(String(ps.stdout), hookPaths);
+  // What ps printed, even if it then failed: whatever it listed is worth stopping.
+  const stdout = await new Promise<string>((resolve) => {
+    childProcess().execFile('ps', ['-ax', '-o', 'pid=,pgid=,args='], { env: { PATH: '/bin:/usr/bin' }, encoding: 'utf8', maxBuffer: PS_MAX_BYTES }, (_err, out) =>
+      resolve(String(out ?? '')),
+    );
+  });
+  const leftovers = findLeftoverFreezes(stdout, hookPaths);
   await Promise.all(leftovers.map((p) => stopProcessGroup(p.pgid, graceMs)));
   return leftovers;
 }

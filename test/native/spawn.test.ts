@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeWaitStatus, posixSpawnProblem, spawnProcess } from '../../src/native/spawn.ts';
 import { SyscallError } from '../../src/native/errors.ts';
-import { directAddonPath, loadedDirectly } from '../../src/native/koffi-addon.ts';
 
 const ENV = { PATH: '/usr/bin:/bin' };
 
@@ -55,12 +54,4 @@ test('a process still running keeps Node alive until it is reaped (SIGCHLD handl
   // script has run to its end, with nothing but the child left to wait for.
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { input: 'go\n', encoding: 'utf8', timeout: 20_000 });
   assert.equal(out.trim(), '{"exitCode":3,"signal":null}');
-});
-
-test('koffi is opened as its prebuilt addon here, without its entry module', () => {
-  // If this fails after a koffi upgrade, koffi-addon.ts falls back on koffi's entry: the daemon
-  // still works, with a few MiB more (docs/benchmarks.md, Footprint).
-  assert.equal(loadedDirectly, true, `direct path: ${JSON.stringify(directAddonPath())}`);
-  const version = (JSON.parse(readFileSync(new URL('../../node_modules/koffi/package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  assert.equal(directAddonPath()?.version, version);
 });
