@@ -82,22 +82,28 @@ const inherited = new Set(
 test('a hook gets only its own descriptors, no blocked or ignored signal, and a session of its own', async (t, run) => {
   const sb = await sandbox();
   t.after(() => sb.cleanup());
-  // exec: what ls sees is the hook's process itself (the shell's script descriptor is close-on-exec),
-  // plus the one ls opens to read the directory. /proc/PID/stat fields 5 and 6 are pgrp and session.
-  await sb.file('show', `#!/bin/sh\nexec 2>&1; grep -E '^(SigBlk|SigIgn):' /proc/$$/status; cut -d' ' -f1,5,6 /proc/$$/stat; exec ls /proc/self/fd\n`, 0o755);
-  const p = await sb.hook('10-show', `exec '${path.join(sb.base, 'show')}'`);
+  // Each reads its own /proc entry after exec, so what it shows is the hook's process as started
+  // (a shell reading its own status from a child would race with the shell's own signal blocking
+  // around fork). /proc/PID/stat fields 5 and 6 are pgrp and session; ls sees the descriptors the
+  // process had, plus the one it opens to read the directory (the shell's script descriptor is
+  // close-on-exec).
+  const signals = await sb.hook('10-signals', `exec grep -E '^(SigBlk|SigIgn):' /proc/self/status`);
+  const group = await sb.hook('20-group', `cut -d' ' -f1,5,6 /proc/$$/stat; exec ls /proc/self/fd`);
   for (const op of ['check', 'freeze'] as const) {
-    const c = collector();
-    const { result } = await run({ name: '10-show', path: p }, { op, reason: 'manual', onLog: c.onLog });
-    assert.equal(result.ok, true, JSON.stringify(result));
-    const lines = c.lines.filter((l) => l.stream === 'stdout').map((l) => l.line);
-    assert.deepEqual(lines.slice(0, 2), ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000'], 'Node ignores SIGPIPE; a hook must not');
-    const [pid, pgrp, session] = (lines[2] ?? '').split(' ');
+    const output = async (name: string, path: string): Promise<string[]> => {
+      const c = collector();
+      const { result } = await run({ name, path }, { op, reason: 'manual', onLog: c.onLog });
+      assert.equal(result.ok, true, JSON.stringify(result));
+      return c.lines.filter((l) => l.stream === 'stdout').map((l) => l.line);
+    };
+    assert.deepEqual(await output('10-signals', signals), ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000'], 'Node ignores SIGPIPE; a hook must not');
+    const lines = await output('20-group', group);
+    const [pid, pgrp, session] = (lines[0] ?? '').split(' ');
     assert.equal(pgrp, pid, 'its own process group');
     assert.equal(session, pid, 'its own session');
-    const fds = lines.slice(3).map(Number).filter((fd) => Number.isInteger(fd) && !inherited.has(fd));
+    const fds = lines.slice(1).map(Number).filter((fd) => Number.isInteger(fd) && !inherited.has(fd));
     // 0-2 (and the notify pipe for freeze), and ls's own directory descriptor, the last one.
-    assert.deepEqual(fds.slice(0, -1), op === 'freeze' ? [0, 1, 2, 3] : [0, 1, 2], `descriptors of ${op}: ${lines.slice(3).join(' ')}`);
+    assert.deepEqual(fds.slice(0, -1), op === 'freeze' ? [0, 1, 2, 3] : [0, 1, 2], `descriptors of ${op}: ${lines.slice(1).join(' ')}`);
   }
 });
 
