@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Metafile, type OutputFile, type Plugin } from 'esbuild';
 
@@ -39,11 +39,12 @@ const builtinsReadOnDemand: Plugin = {
     const own = join(ROOT, 'src') + '/';
     b.onResolve({ filter: /^node:[a-z_/]+$/ }, (args) =>
       // (An import() resolves to the whole module, as Node gives it: left alone.)
-      args.importer.startsWith(own) && args.kind !== 'dynamic-import' ? { path: `${args.path}|${args.importer}`, namespace: 'builtin' } : undefined,
+      // The importer relative to the checkout: chunk names hash the paths of what they hold.
+      args.importer.startsWith(own) && args.kind !== 'dynamic-import' ? { path: `${args.path}|${relative(ROOT, args.importer)}`, namespace: 'builtin' } : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => {
       const [id, importer] = args.path.split('|') as [string, string];
-      const names = importedNames(readFileSync(importer, 'utf8'), id);
+      const names = importedNames(readFileSync(join(ROOT, importer), 'utf8'), id);
       const lines = [`const m = process.getBuiltinModule(${JSON.stringify(id)});`, 'export default m;', ...names.map((k) => `export const ${k} = m.${k};`)];
       return { contents: lines.join('\n'), loader: 'js' };
     });
