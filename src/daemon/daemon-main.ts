@@ -5,6 +5,7 @@
 // would stay in memory for the daemon's whole life (docs/benchmarks.md, Footprint).
 import { printStartupError, runAgentProcess, StartupError } from '../cli/agent-process.ts';
 import { VssDevice, type DeviceEvent } from '../native/vss-device.ts';
+import { trimCHeap } from '../native/libc.ts';
 import { systemClock } from '../util/clock.ts';
 import { DAEMON_NODE_FLAGS, hooksLockIn, journalIn } from '../state/paths.ts';
 import { HooksLock } from '../state/hooks-lock.ts';
@@ -258,7 +259,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           : Promise.resolve();
         // Every answer to the host re-arms the one collection after the burst (idle-collect.ts);
         // so does start-up, a burst of its own (scan, recovery, registration).
-        const collector = idleCollector();
+        const collector = idleCollector(undefined, trimCHeap);
         collector.touch();
         const channel: RequestChannel = {
           path: device.path,

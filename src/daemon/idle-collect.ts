@@ -36,7 +36,11 @@ function collectFunction(): CollectFn | undefined {
   }
 }
 
-export function idleCollector(delayMs = IDLE_MS): IdleCollector {
+/**
+ * `afterCollect` runs right after each collection: the daemon gives the C heap's free pages back
+ * there (trimCHeap), which V8's collection alone does not.
+ */
+export function idleCollector(delayMs = IDLE_MS, afterCollect?: () => void): IdleCollector {
   const gc = collectFunction();
   let timer: NodeJS.Timeout | undefined;
   return {
@@ -48,6 +52,7 @@ export function idleCollector(delayMs = IDLE_MS): IdleCollector {
           timer = undefined;
           // 'last-resort': the collection that also shrinks the heap's pages, as the memory reducer would.
           gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+          afterCollect?.();
         }, delayMs);
         // Never what keeps the process alive.
         timer.unref();

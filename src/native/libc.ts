@@ -29,6 +29,24 @@ const c = {
   flock: lib.func('int flock(int fd, int operation)'),
 };
 
+/** glibc's malloc_trim(3), where there is one (FreeBSD's jemalloc returns memory by itself). */
+const mallocTrim: ((pad: number) => number) | undefined = (() => {
+  if (facts.os !== 'linux') return undefined;
+  try {
+    return lib.func('int malloc_trim(size_t pad)') as (pad: number) => number;
+  } catch {
+    return undefined; // not glibc
+  }
+})();
+
+/**
+ * Gives the C heap's free pages back to the system: glibc keeps what was freed in its arenas
+ * (Node's and koffi's start-up allocations), and returns it only on request.
+ */
+export function trimCHeap(): void {
+  mallocTrim?.(0);
+}
+
 export function strerror(errno: number): string {
   return String(c.strerror(errno));
 }

@@ -25,3 +25,17 @@ test('stop() cancels a pending collection and never keeps the process alive', ()
   collector.stop();
   // The test process would stay up 60 s if the timer were left armed and referenced.
 });
+
+test('afterCollect runs after the collection: the daemon trims the C heap there (malloc_trim on glibc)', async () => {
+  const { trimCHeap } = await import('../../src/native/libc.ts');
+  let trimmed!: () => void;
+  const done = new Promise<void>((resolve) => (trimmed = resolve));
+  const collector = idleCollector(20, () => {
+    trimCHeap(); // glibc's malloc_trim here, a no-op elsewhere: must not throw
+    trimmed();
+  });
+  collector.touch();
+  collector.touch();
+  await within(done, 5_000, 'afterCollect after the idle collection');
+  collector.stop();
+});
