@@ -81,7 +81,7 @@ test('npm install -g of the tarball gives a working hvvss: --help, simulate -h, 
   // still matches the prebuilt root help: the fast path answers (it does not load oclif's entry),
   // with oclif's bytes.
   const modules = join(scratch, 'help-modules');
-  const recorder = join(ROOT, 'test', 'cli', 'record-modules.ts');
+  const recorder = join(ROOT, 'test', 'cli', 'record-modules.mjs');
   const plain = Object.fromEntries(Object.entries(ENV).filter(([name]) => !['FORCE_COLOR', 'OCLIF_COLUMNS', 'DEBUG', 'HVVSS_DEBUG'].includes(name)));
   const fast = await run(process.execPath, ['--import', recorder, script, '--help'], { env: { ...plain, HVVSS_TEST_MODULES_LOG: modules }, timeout: 30_000 });
   assert.equal(readFileSync(modules, 'utf8').includes('/dist/cli/run-cli.js'), false, 'the installed --help took the fast path');

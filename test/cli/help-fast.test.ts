@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { ROOT_HELP_FILE, ROOT_HELP_FORMS } from '../../src/cli/help-fast.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const RECORDER = join(import.meta.dirname, 'record-modules.ts');
+const RECORDER = join(import.meta.dirname, 'record-modules.mjs');
 
 let scratch: string;
 before(() => {
