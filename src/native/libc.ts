@@ -27,6 +27,8 @@ const c = {
   openlog: lib.func('void openlog(const void *ident, int option, int facility)'),
   syslog: lib.func('void syslog(int priority, const char *format, const char *message)'),
   flock: lib.func('int flock(int fd, int operation)'),
+  /** fcntl with an int argument (F_DUPFD_CLOEXEC). */
+  fcntlInt: lib.func('int fcntl(int fd, int cmd, int arg)'),
 };
 
 /** glibc's malloc_trim(3), where there is one (FreeBSD's jemalloc returns memory by itself). */
@@ -83,6 +85,11 @@ export function pipe(): [number, number] {
   const fds = Buffer.alloc(8);
   check('pipe2', c.pipe2(fds, facts.O_CLOEXEC));
   return [fds.readInt32LE(0), fds.readInt32LE(4)];
+}
+
+/** fcntl(2) F_DUPFD_CLOEXEC: a close-on-exec copy of `fd` numbered `lowest` or above. */
+export function dupCloexecAbove(fd: number, lowest: number): number {
+  return check('fcntl', c.fcntlInt(fd, facts.F_DUPFD_CLOEXEC, lowest));
 }
 
 export function ioctl(fd: number, request: number, arg: Buffer, path?: string): number {

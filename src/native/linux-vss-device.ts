@@ -96,7 +96,6 @@ export class LinuxVssDevice implements RequestChannel {
   readonly #raw = new WeakMap<VssRequest, Buffer>();
   /** Set by a failed read or write: the next wait re-opens and re-registers first. */
   #reset: string | undefined;
-  #closed = false;
   #sequence = 0n;
   /** The kernel's handshake reply (129 for REGISTER1). */
   kernelVersion = 0;
@@ -317,11 +316,7 @@ export class LinuxVssDevice implements RequestChannel {
   }
 
   /** Unregisters: wakes a pending wait, then closes the device. Safe to call more than once. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    await this.#poll.close();
-    if (this.#closed) return;
-    this.#closed = true;
-    closeDevice(this.#fd, this.path);
+  close(): Promise<void> {
+    return this.#poll.close(() => closeDevice(this.#fd, this.path));
   }
 }

@@ -12,7 +12,7 @@
 // Node's event loop alive, so a timer that never fires does while any process is pending.
 import { constants } from 'node:os';
 import { koffi } from './koffi-addon.ts';
-import { close, facts, strerror } from './libc.ts';
+import { close, dupCloexecAbove, facts, strerror } from './libc.ts';
 import { SyscallError } from './errors.ts';
 
 const lib = koffi.load(facts.libc);
@@ -36,7 +36,6 @@ function bind() {
     sigfillset: lib.func('int sigfillset(_Out_ void *set)'),
     sigdelset: lib.func('int sigdelset(_Inout_ void *set, int signo)'),
     waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
-    fcntlDupfd: lib.func('int fcntl(int fd, int cmd, int arg)'),
   };
 }
 
@@ -146,10 +145,7 @@ function watch(pid: number): Promise<ProcessEnd> {
  * order, and one must not overwrite a source that another has still to copy.
  */
 function aboveChildRange(fd: number, count: number): number {
-  if (fd >= count) return fd;
-  const copy = c().fcntlDupfd(fd, facts.F_DUPFD_CLOEXEC, count) as number;
-  if (copy === -1) throw new SyscallError('fcntl', koffi.errno(), undefined, strerror(koffi.errno()));
-  return copy;
+  return fd >= count ? fd : dupCloexecAbove(fd, count);
 }
 
 /**

@@ -124,7 +124,6 @@ export class VssDevice implements RequestChannel {
   readonly #clock: Clock;
   readonly #kernelTimeoutMs: number;
   readonly #onEvent: (event: DeviceEvent) => void;
-  #closed = false;
 
   private constructor(path: string, fd: number, options: VssDeviceOptions) {
     this.path = path;
@@ -225,11 +224,7 @@ export class VssDevice implements RequestChannel {
   }
 
   /** Unregisters: wakes a pending wait, then closes the device. Safe to call more than once. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    await this.#poll.close();
-    if (this.#closed) return;
-    this.#closed = true;
-    closeDevice(this.#fd, this.path);
+  close(): Promise<void> {
+    return this.#poll.close(() => closeDevice(this.#fd, this.path));
   }
 }

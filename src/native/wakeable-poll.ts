@@ -83,9 +83,10 @@ export class WakeablePoll {
 
   /**
    * Ends a pending wait (it returns 'closing') and closes the pipe; every later wait returns
-   * 'closing' at once. The device's own descriptor is its owner's to close. Idempotent.
+   * 'closing' at once. Idempotent: `afterClose` (the owner closing its device descriptor, once no
+   * poll can be using it) runs exactly once, in the call that closes.
    */
-  async close(): Promise<void> {
+  async close(afterClose?: () => void): Promise<void> {
     if (this.#closed) return;
     this.#closing = true;
     if (this.#pending) {
@@ -96,6 +97,7 @@ export class WakeablePoll {
     this.#closed = true;
     libc.close(this.#wakeRead);
     libc.close(this.#wakeWrite);
+    afterClose?.();
   }
 }
 
