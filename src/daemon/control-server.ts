@@ -1,12 +1,12 @@
 // The daemon's root-only Unix socket (see src/manual/daemon-protocol.ts): `hvvss status` reads
 // its snapshot, and the operator commands have the daemon run check, freeze and thaw. Nothing
 // here touches the disk, so it answers while file systems are frozen.
-import { chmodSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { prepareStateDir } from '../state/index.ts';
 import { LineSplitter } from '../util/line-splitter.ts';
+import { listenOwnerOnly } from '../util/unix-listen.ts';
 import { MAX_REQUEST_BYTES, type DaemonOutcome, type DaemonReply, type DaemonRequest, type ManualRequest } from '../manual/daemon-protocol.ts';
 import type { RunEvent } from '../manual/report.ts';
 
@@ -59,14 +59,7 @@ export class ControlServer {
     rmSync(path, { force: true });
     const server = createServer({ allowHalfOpen: true }, (socket) => serve(socket, handlers));
     server.maxConnections = CONTROL_LIMITS.connections;
-    const oldMask = process.umask(0o177);
-    try {
-      server.listen(path);
-      await once(server, 'listening');
-    } finally {
-      process.umask(oldMask);
-    }
-    chmodSync(path, 0o600);
+    await listenOwnerOnly(server, path);
     server.unref();
     return new ControlServer(path, server);
   }

@@ -21,8 +21,7 @@
 // The command line aborts the freeze (Ctrl-C, or the command line going away before the freeze
 // was reported) and the keeper rolls back what it had frozen: a freeze nobody saw succeed must
 // not stay behind.
-import { chmodSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { HookReason } from '../hooks/index.ts';
 import type { LockHolder } from '../state/hooks-lock.ts';
@@ -30,6 +29,7 @@ import { keeperSocketIn } from '../state/paths.ts';
 import type { HoldingLogger } from '../log/logger.ts';
 import { plural, type FrozenInfo, type RunEvent, type StepReport } from './report.ts';
 import { ManualSession, type ManualSettings } from './session.ts';
+import { listenOwnerOnly } from '../util/unix-listen.ts';
 
 export type ToKeeper = { readonly type: 'start'; readonly settings: ManualSettings } | { readonly type: 'abort'; readonly why: string };
 
@@ -86,14 +86,7 @@ async function listen(path: string, onConnection: (socket: Socket) => void): Pro
   // We hold the hooks lock: a socket file left here is a dead keeper's.
   rmSync(path, { force: true });
   const server = createServer(onConnection);
-  const oldMask = process.umask(0o177);
-  try {
-    server.listen(path);
-    await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
-  } finally {
-    process.umask(oldMask);
-  }
-  chmodSync(path, 0o600);
+  await listenOwnerOnly(server, path);
   return server;
 }
 

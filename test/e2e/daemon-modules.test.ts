@@ -42,8 +42,14 @@ test('the daemon runs a FREEZE/THAW without oclif, execa, koffi\'s entry, or the
   const loaded = new Set(readFileSync(builtins, 'utf8').split('\n'));
   assert.ok(loaded.has('net'), 'the list is the daemon\'s (it listens on its socket)');
   // fs/promises (and readline with it) came with every ESM import of node:fs; worker_threads and
-  // parseArgs with node:util; perf_hooks with the clock; v8 and vm with the idle collection.
-  for (const name of ['internal/fs/promises', 'readline', 'internal/readline/interface', 'worker_threads', 'internal/util/parse_args/parse_args', 'perf_hooks', 'v8', 'vm']) {
+  // parseArgs with node:util; perf_hooks with the clock; v8 and vm with the idle collection;
+  // cluster, and child_process and dgram with it, with listen() on the control socket
+  // (src/util/unix-listen.ts); child_process also with hooks started by Node (they start through
+  // posix_spawn).
+  for (const name of [
+    'internal/fs/promises', 'readline', 'internal/readline/interface', 'worker_threads', 'internal/util/parse_args/parse_args', 'perf_hooks', 'v8', 'vm',
+    'cluster', 'dgram', 'child_process',
+  ]) {
     assert.ok(!loaded.has(name), `${name} loaded`);
   }
 });
