@@ -1,6 +1,6 @@
 // Benchmark 5, CLI start: wall time of `hvvss --help` and `hvvss status --json` (or, while the
 // status command does not exist, `hvvss simulate -h`, which loads a command module and koffi)
-// against `node -e 0`, all warm (Node's compile cache filled by warm-up runs where bin/run.js
+// against `node -e 0`, all warm (Node's compile cache filled by warm-up runs where bin/run.cjs
 // enables it), timed by the same spawn-to-exit loop and interleaved so that machine load falls
 // on all alike. Then the memory of the short-lived commands: peak RSS of `status --json` and of
 // `freeze -- CMD`, and the latter's RSS while CMD runs, against node -e 0's peak.
@@ -51,7 +51,7 @@ export async function cliStart(ctx: BenchContext): Promise<BenchResult> {
   const notes: string[] = [];
   let daemon: Agent | undefined;
   const packageRoot = dirname(dirname(ctx.hvvssBin));
-  // What loading the framework alone costs, with a compile cache like bin/run.js's: the bundle's
+  // What loading the framework alone costs, with a compile cache like bin/run.cjs's: the bundle's
   // run-cli entry (scripts/build.ts), which evaluates @oclif/core and calls nothing, and the same
   // import from node_modules.
   const cache = { ...process.env, NODE_COMPILE_CACHE: join(ctx.tmp, 'compile-cache') };
@@ -65,13 +65,13 @@ export async function cliStart(ctx: BenchContext): Promise<BenchResult> {
   const entry = existsSync(join(packageRoot, 'dist', 'esbuild-meta.json')) ? join('dist', 'cli', 'run-cli.js') : undefined;
   const subjects: Subject[] = [
     { label: 'node -e 0 (reference)', args: ['-e', '0'] },
-    // Without oclif's own Node version check, as bin/run.js loads it.
+    // Without oclif's own Node version check, as bin/run.cjs loads it.
     entry
       ? { label: `node ${entry}: the bundle's @oclif/core evaluated, nothing run (diagnostic)`, args: [join(packageRoot, entry)], env: { ...cache, OCLIF_DISABLE_ENGINE_WARNING: '1' }, diagnostic: true }
       : unbundled,
     ...(entry ? [unbundled] : []),
     { label: 'hvvss --help', args: [ctx.hvvssBin, '--help'] },
-    // The same through oclif, as before bin/run.js's root help fast path (src/cli/help-fast.ts):
+    // The same through oclif, as before bin/run.cjs's root help fast path (src/cli/help-fast.ts):
     // what a terminal, or a variable that changes the help, still gets.
     { label: 'hvvss --help through oclif (HVVSS_NO_FAST_HELP=1; diagnostic)', args: [ctx.hvvssBin, '--help'], env: { ...process.env, HVVSS_NO_FAST_HELP: '1' }, diagnostic: true },
   ];
@@ -112,7 +112,7 @@ export async function cliStart(ctx: BenchContext): Promise<BenchResult> {
       title: '5. CLI start',
       method:
         `Spawn to exit, from the bench's Node process, stdout and stderr to /dev/null; ${warmup} warm-up runs of each (filling Node's ` +
-        `compile cache, which bin/run.js enables for --help but not for status), then ${reps} runs of each, interleaved in rotating order.` +
+        `compile cache, which bin/run.cjs enables for --help but not for status), then ${reps} runs of each, interleaved in rotating order.` +
         (status ? ' `hvvss status --json` talks to a daemon started for it (empty hooks directory).' : ''),
       tables: [{
         caption: 'Milliseconds',
@@ -129,10 +129,10 @@ export async function cliStart(ctx: BenchContext): Promise<BenchResult> {
           actual: `${ratio(m, reference)} (${ms(m)} vs ${ms(reference)} ms)`,
           met: m / reference <= goal,
           why: s.label.includes('status')
-            ? 'bin/run.js runs this command line without oclif (src/cli/status-fast.ts): what remains is Node\'s start, the status code\'s own ' +
+            ? 'bin/run.cjs runs this command line without oclif (src/cli/status-fast.ts): what remains is Node\'s start, the status code\'s own ' +
               'modules, without the compile cache (it must not write while file systems may be suspended), and the status itself (socket, ' +
               'journal, hooks directory, a walk of /proc for hv_vss_daemon). See the notes.'
-            : 'bin/run.js prints the root help without oclif (src/cli/help-fast.ts): oclif\'s own text, rendered at build time, checked ' +
+            : 'bin/run.cjs prints the root help without oclif (src/cli/help-fast.ts): oclif\'s own text, rendered at build time, checked ' +
               'against the package\'s manifests by a hash at each run; on a pipe or /dev/null, as here (on a terminal oclif wraps to its ' +
               `width and bolds the headings, so oclif prints it there). Evaluating @oclif/core alone takes ${ms(oclif - reference)} ms over ` +
               'node -e 0 (the diagnostic row); the help through oclif is the row with HVVSS_NO_FAST_HELP=1.',

@@ -195,12 +195,12 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
     id: 'footprint',
     title: '4. Footprint',
     method:
-      `hvvss daemon as shipped (\`node ${DAEMON_NODE_FLAGS.join(' ')} bin/run.js daemon\`, as the detached daemon and rc.d start it) with two trivial hooks. RSS ${SETTLE_MS / 1000} s after registering, then every ${cycles / 10} of ${cycles} ` +
+      `hvvss daemon as shipped (\`node ${DAEMON_NODE_FLAGS.join(' ')} bin/run.cjs daemon\`, as the detached daemon and rc.d start it) with two trivial hooks. RSS ${SETTLE_MS / 1000} s after registering, then every ${cycles / 10} of ${cycles} ` +
       `back-to-back FREEZE/THAW cycles, and ${SETTLE_MS / 1000} s after the last; open descriptors (/proc/PID/fd, by kind) before and after. ` +
       `Then a ${idleS} s window with no requests: CPU time (utime+stime ticks from /proc/PID/stat, and the scheduler's on-CPU ns summed over ` +
       'threads) and context switches summed over threads (each wake-up of any thread counts one), watched alongside an idle ' +
       '`node -e "setTimeout(() => {}, 2 ** 31 - 1)"` started in the same run, in ' + `${SLOTS} slots. The cycles and a ${diagIdleS} s idle window ` +
-      'are then repeated with a second daemon under plain `node bin/run.js daemon -n` (no options, as when started by hand), for comparison.',
+      'are then repeated with a second daemon under plain `node bin/run.cjs daemon -n` (no options, as when started by hand), for comparison.',
     tables: [
       rssTable,
       {

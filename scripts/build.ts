@@ -78,10 +78,8 @@ const result = await build({
   entryPoints: [
     ...commands.map((f) => ({ in: `src/commands/${f}`, out: `commands/${basename(f, '.ts')}` })),
     { in: 'src/cli/run-cli.ts', out: 'cli/run-cli' },
-    // bin/run.js's path for `hvvss status` without oclif.
+    // bin/run.cjs's path for `hvvss status` without oclif.
     { in: 'src/cli/status-fast.ts', out: 'cli/status-fast' },
-    // ... and for `hvvss daemon` as rc.d starts it.
-    { in: 'src/cli/daemon-fast.ts', out: 'cli/daemon-fast' },
     // ... and for the root help (`hvvss --help`), with its text from scripts/root-help.ts.
     { in: 'src/cli/help-fast.ts', out: 'cli/help-fast' },
     // keeper-client.ts starts the keeper as "./keeper-main.js" next to itself, and it is bundled
@@ -114,9 +112,36 @@ const result = await build({
 
 writeOutputs(result.outputFiles, result.metafile);
 checkKeeperBesideItsCaller(result.metafile);
+
+// bin/run.cjs's path for `hvvss daemon` as rc.d starts it: one CommonJS file, since the resident
+// daemon must not pay for Node's ESM loader (bin/run.cjs says why). It holds its own copy of the
+// modules it needs; oclif's `daemon` command (help, unusual command lines) uses the ESM chunks.
+const daemonResult = await build({
+  absWorkingDir: ROOT,
+  entryPoints: [{ in: 'src/cli/daemon-fast.ts', out: 'cli/daemon-fast' }],
+  outdir: DIST,
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node22.13',
+  external: ['koffi'],
+  plugins: [builtinsReadOnDemand],
+  // CommonJS has no import.meta: the file's URL, as ESM would give it (koffi-addon.ts resolves koffi
+  // from it, freeze-helper.ts the helper's source).
+  define: { 'import.meta.url': 'importMetaUrl' },
+  banner: { js: "'use strict';const importMetaUrl = process.getBuiltinModule('node:url').pathToFileURL(__filename).href;" },
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'eof',
+  metafile: true,
+  logLevel: 'warning',
+});
+checkDaemonBundle(daemonResult.metafile);
 // What each output holds and imports (not shipped): `npx esbuild --analyze` style questions, e.g.
 // whether the daemon's entry pulls in listr2.
 writeFileSync(join(DIST, 'esbuild-meta.json'), JSON.stringify(result.metafile));
+writeFileSync(join(DIST, 'esbuild-meta-daemon.json'), JSON.stringify(daemonResult.metafile));
 
 // The emulator (tests, demo, bench) is not part of the package: plain tsc output, module by module.
 execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.emulator.json'], { cwd: ROOT, stdio: 'inherit' });
@@ -150,6 +175,17 @@ function writeOutputs(files: readonly OutputFile[], metafile: Metafile): void {
     delete metafile.outputs[out];
     metafile.outputs[rename(out)] = { ...meta, imports: meta.imports.map((i) => ({ ...i, path: rename(i.path) })) };
   }
+}
+
+/**
+ * The daemon's CommonJS bundle is one file in dist/cli: a module of it that finds a file next to
+ * itself (import.meta.url) would look in dist/cli. keeper-client.ts is one (the keeper's entry sits
+ * beside the ESM chunks); the daemon never starts a keeper, and this keeps it so.
+ */
+function checkDaemonBundle(metafile: Metafile): void {
+  const inputs = Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs));
+  const stray = inputs.filter((i) => i.endsWith('src/manual/keeper-client.ts'));
+  if (stray.length > 0) throw new Error(`build: the daemon's bundle holds ${stray.join(', ')}, which starts ./keeper-main.js next to itself; keep it off the daemon's path`);
 }
 
 /** Every output file that names keeper-main must have it next to it, or "hvvss freeze" cannot start its keeper. */

@@ -19,10 +19,10 @@ checkDaemonFastPath(plugin.manifest.commands.daemon?.flags ?? {});
 console.log(`oclif.manifest.json: ${commands.length} commands (${commands.join(', ')})`);
 // The root help is made from the manifest: rendered (by oclif) after it.
 writeRootHelp(root);
-console.log('dist/cli/root-help.json: the root help for bin/run.js\'s fast path');
+console.log('dist/cli/root-help.json: the root help for bin/run.cjs\'s fast path');
 
 /**
- * bin/run.js runs `hvvss status` without oclif (src/cli/status-fast.ts), from its own table of the
+ * bin/run.cjs runs `hvvss status` without oclif (src/cli/status-fast.ts), from its own table of the
  * command's flags. A flag only the command has would still work (the fast path hands it to
  * oclif), but one whose variable or type changed would be read differently: fail the build.
  */
@@ -46,7 +46,7 @@ interface ManifestFlag {
 }
 
 /**
- * bin/run.js runs `hvvss daemon` without oclif too (src/cli/daemon-fast.ts), and there a flag read
+ * bin/run.cjs runs `hvvss daemon` without oclif too (src/cli/daemon-fast.ts), and there a flag read
  * differently would change what the daemon does, not only how a command prints: every property
  * that decides how a command line reads (type, letter, variable, repeatable, dependencies, allowed
  * values, default) must match, or the build fails. A path's default is

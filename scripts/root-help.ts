@@ -1,4 +1,4 @@
-// Writes dist/cli/root-help.json, the root help bin/run.js prints without oclif
+// Writes dist/cli/root-help.json, the root help bin/run.cjs prints without oclif
 // (src/cli/help-fast.ts): oclif's own output, from the built CLI run with the fast path off and
 // stdout on a pipe (80 columns, no colour), for every command line the fast path answers; the
 // build fails if they differ or if oclif writes anything else. Run by scripts/manifest.ts, after
@@ -29,10 +29,10 @@ export function writeRootHelp(root: string): void {
   let text: string | undefined;
   try {
     for (const form of ROOT_HELP_FORMS) {
-      const run = spawnSync(process.execPath, [join(root, 'bin', 'run.js'), ...form], { env, encoding: 'utf8', timeout: 60_000 });
+      const run = spawnSync(process.execPath, [join(root, 'bin', 'run.cjs'), ...form], { env, encoding: 'utf8', timeout: 60_000 });
       const shown = `"hvvss ${form.join(' ')}"`;
       if (run.status !== 0 || run.stderr !== '') {
-        throw new Error(`root help: ${shown} exited ${run.status ?? run.signal} with stderr ${JSON.stringify(run.stderr)}; run it by hand (HVVSS_NO_FAST_HELP=1 node bin/run.js ${form.join(' ')})`);
+        throw new Error(`root help: ${shown} exited ${run.status ?? run.signal} with stderr ${JSON.stringify(run.stderr)}; run it by hand (HVVSS_NO_FAST_HELP=1 node bin/run.cjs ${form.join(' ')})`);
       }
       if (text !== undefined && run.stdout !== text) {
         throw new Error(`root help: ${shown} prints something other than "hvvss ${ROOT_HELP_FORMS[0]?.join(' ')}" does: remove it from ROOT_HELP_FORMS in src/cli/help-fast.ts`);

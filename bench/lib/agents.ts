@@ -35,7 +35,7 @@ export interface DaemonOptions {
   readonly hookTimeoutS?: number;
   readonly killGraceS?: number;
   readonly extra?: readonly string[];
-  /** Options for node itself, before bin/run.js (e.g. V8 heap limits, for a diagnosis). */
+  /** Options for node itself, before bin/run.cjs (e.g. V8 heap limits, for a diagnosis). */
   readonly nodeFlags?: readonly string[];
 }
 

@@ -10,7 +10,7 @@ export interface BenchContext {
   readonly emu: RunningEmulator;
   /** The emulated kernel's limit; the daemon is told the same with --kernel-timeout. */
   readonly kernelTimeoutS: number;
-  /** bin/run.js of the snapshot this run built. */
+  /** bin/run.cjs of the snapshot this run built. */
   readonly hvvssBin: string;
   /** The compiled bench/c/responder.c. */
   readonly responder: string;

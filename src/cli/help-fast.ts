@@ -2,7 +2,7 @@
 // without loading @oclif/core, whose start-up is most of the command's (docs/benchmarks.md, CLI
 // start). The text is oclif's own, rendered at build time (scripts/root-help.ts) with stdout on a
 // pipe, so 80 columns and no colour; it is printed only where oclif would print exactly those
-// bytes, and otherwise this returns undefined and bin/run.js runs oclif.
+// bytes, and otherwise this returns undefined and bin/run.cjs runs oclif.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, release, tmpdir } from 'node:os';
@@ -139,7 +139,7 @@ export function rootHelpText(root: string, argv: readonly string[], env: NodeJS.
   return saved.before + agent + saved.after;
 }
 
-/** bin/run.js's entry: prints the root help and returns true, or returns false for oclif to run. */
+/** bin/run.cjs's entry: prints the root help and returns true, or returns false for oclif to run. */
 export function runRootHelpFast(root: string, argv: readonly string[]): boolean {
   const text = rootHelpText(root, argv, process.env, process.stdout.isTTY === true);
   if (text === undefined) return false;

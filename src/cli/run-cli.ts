@@ -1,4 +1,4 @@
-// The entry points' main (bin/run.js on dist/, bin/dev.js on src/): oclif's execute(), except that a
+// The entry points' main (bin/run.cjs on dist/, bin/dev.js on src/): oclif's execute(), except that a
 // flag whose value is refused reads as our message alone. oclif wraps what a flag's parse function
 // throws as "Parsing --NAME \n\t<message>" (a stray space and a tab); our messages name the flag
 // already. Every usage error exits 2: package.json oclif.exitCodes for oclif's own, 2 here for a

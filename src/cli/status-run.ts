@@ -1,5 +1,5 @@
 // What `hvvss status` does once its flags are parsed, shared by the oclif command and the fast
-// path of bin/run.js (status-fast.ts): gather, render, print, and the exit status to end with.
+// path of bin/run.cjs (status-fast.ts): gather, render, print, and the exit status to end with.
 import { renderPrometheus, renderStatus } from '../status/render.ts';
 import { gatherStatus } from '../status/status.ts';
 import { tryLoadFsPolicy, type FsPolicyFlagValues } from '../fs/fs-policy.ts';

@@ -9,7 +9,7 @@ import { FS_DEVICE, NO_FS_DEVICE } from '../daemon/fs-device.ts';
 import { PROTOCOLS } from '../daemon/linux-channel.ts';
 
 // The command's text and flags; what the daemon does is src/daemon/daemon-main.ts. rc.d's command
-// line does not come through here (bin/run.js, src/cli/daemon-fast.ts): a flag added here needs its
+// line does not come through here (bin/run.cjs, src/cli/daemon-fast.ts): a flag added here needs its
 // row in DAEMON_FLAGS there, or the build fails (scripts/manifest.ts).
 
 export default class Daemon extends Command {

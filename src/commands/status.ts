@@ -35,7 +35,7 @@ When several apply, the highest listed first wins: 2, then 1, then 3.`;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Status);
-    // Also run without oclif by bin/run.js for the common command lines (cli/status-fast.ts).
+    // Also run without oclif by bin/run.cjs for the common command lines (cli/status-fast.ts).
     const code = await runStatus(flags);
     if (code !== 0) this.exit(code);
   }

@@ -57,4 +57,6 @@ const direct = loadDirect();
 /** Whether the addon was opened directly (the daemon's memory figure depends on it). */
 export const loadedDirectly: boolean = direct !== undefined;
 
-export const koffi: Koffi = direct ?? (await import('koffi')).default;
+// koffi's entry is CommonJS: required, not imported, so that this module has no top-level await
+// and bundles as CommonJS too (the daemon's bundle, scripts/build.ts).
+export const koffi: Koffi = direct ?? (createRequire(import.meta.url)('koffi') as Koffi);

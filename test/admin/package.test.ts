@@ -37,7 +37,7 @@ after(() => {
 
 test('the tarball has the built CLI, its manifest, the man pages, the sample hooks, rc.d/hvvss, the systemd unit and LICENSE, and no sources (but the helper\'s C) or emulator', () => {
   const paths = [...files.keys()];
-  for (const required of ['package.json', 'LICENSE', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/daemon.js', 'dist/cli/help-fast.js', 'dist/cli/root-help.json', 'rc.d/hvvss', 'systemd/hvvss.service']) {
+  for (const required of ['package.json', 'LICENSE', 'bin/run.cjs', 'oclif.manifest.json', 'dist/commands/daemon.js', 'dist/cli/help-fast.js', 'dist/cli/root-help.json', 'rc.d/hvvss', 'systemd/hvvss.service']) {
     assert.ok(files.has(required), `${required} is in the package (did "npm run build" run?); it has:\n${paths.join('\n')}`);
   }
   const samples = readdirSync(join(ROOT, 'hooks.d'));
@@ -46,7 +46,7 @@ test('the tarball has the built CLI, its manifest, the man pages, the sample hoo
   const manDir = join(ROOT, 'man');
   for (const page of existsSync(manDir) ? readdirSync(manDir) : []) assert.ok(files.has(`man/${page}`), `man/${page} is in the package`);
   // Executable where it matters: the bin, the rc.d script (copied to /usr/local/etc/rc.d) and the samples.
-  for (const exe of ['bin/run.js', 'rc.d/hvvss', ...samples.map((s) => `hooks.d/${s}`)]) {
+  for (const exe of ['bin/run.cjs', 'rc.d/hvvss', ...samples.map((s) => `hooks.d/${s}`)]) {
     assert.equal((files.get(exe) ?? 0) & 0o111, 0o111, `${exe} is executable in the package (mode ${(files.get(exe) ?? 0).toString(8)})`);
   }
   // One source is shipped on purpose: the suspension helper's C, which UFS needs (UFSSUSPEND
@@ -67,7 +67,7 @@ test('npm install -g of the tarball gives a working hvvss: --help, simulate -h, 
   await run('npm', ['install', '--global', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', tarball], { env: ENV, timeout: 300_000 });
 
   // The paths rc.d/hvvss and the install notes use, under the prefix (/usr/local on FreeBSD).
-  const script = join(prefix, 'lib', 'node_modules', 'hvvss', 'bin', 'run.js');
+  const script = join(prefix, 'lib', 'node_modules', 'hvvss', 'bin', 'run.cjs');
   assert.ok(existsSync(script), `${script} exists`);
   const bin = join(prefix, 'bin', 'hvvss');
   assert.equal(resolve(dirname(bin), readlinkSync(bin)), script);
@@ -81,9 +81,9 @@ test('npm install -g of the tarball gives a working hvvss: --help, simulate -h, 
   // still matches the prebuilt root help: the fast path answers (it does not load oclif's entry),
   // with oclif's bytes.
   const modules = join(scratch, 'help-modules');
-  const recorder = join(ROOT, 'test', 'cli', 'record-modules.mjs');
+  const recorder = join(ROOT, 'test', 'cli', 'record-modules.cjs');
   const plain = Object.fromEntries(Object.entries(ENV).filter(([name]) => !['FORCE_COLOR', 'OCLIF_COLUMNS', 'DEBUG', 'HVVSS_DEBUG'].includes(name)));
-  const fast = await run(process.execPath, ['--import', recorder, script, '--help'], { env: { ...plain, HVVSS_TEST_MODULES_LOG: modules }, timeout: 30_000 });
+  const fast = await run(process.execPath, ['--require', recorder, script, '--help'], { env: { ...plain, HVVSS_TEST_MODULES_LOG: modules }, timeout: 30_000 });
   assert.equal(readFileSync(modules, 'utf8').includes('/dist/cli/run-cli.js'), false, 'the installed --help took the fast path');
   const oclif = await run(process.execPath, [script, '--help'], { env: { ...plain, HVVSS_NO_FAST_HELP: '1' }, timeout: 30_000 });
   assert.equal(fast.stdout, oclif.stdout);

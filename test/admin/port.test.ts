@@ -61,7 +61,7 @@ test('the port\'s version, license and Node.js match package.json', () => {
 
 test('files/hvvss.in is rc.d/hvvss with %%PREFIX%% and %%LOCALBASE%% for /usr/local, nothing else', () => {
   const port = readFileSync(`${PORT}files/hvvss.in`, 'utf8');
-  assert.match(port, /%%PREFIX%%\/lib\/node_modules\/hvvss\/bin\/run\.js/);
+  assert.match(port, /%%PREFIX%%\/lib\/node_modules\/hvvss\/bin\/run\.cjs/);
   assert.match(port, /%%LOCALBASE%%\/bin\/node/);
   const expanded = port.replaceAll('%%PREFIX%%', '/usr/local').replaceAll('%%LOCALBASE%%', '/usr/local');
   assert.equal(expanded, readFileSync(`${ROOT}rc.d/hvvss`, 'utf8'), 'update files/hvvss.in from rc.d/hvvss');

@@ -249,7 +249,7 @@ test('not enabled: start does nothing and says how to enable it; the defaults ar
   for (const line of [
     '# REQUIRE: LOGIN', '# KEYWORD: nojail shutdown', 'command=/usr/sbin/daemon', SOURCE_RC_SUBR,
     ': "${hvvss_hooks_dir:=/usr/local/etc/hvvss/hooks.d}"', ': "${hvvss_device:=/dev/hv_appvss_dev}"',
-    ': "${hvvss_node:=/usr/local/bin/node}"', ': "${hvvss_script:=/usr/local/lib/node_modules/hvvss/bin/run.js}"',
+    ': "${hvvss_node:=/usr/local/bin/node}"', ': "${hvvss_script:=/usr/local/lib/node_modules/hvvss/bin/run.cjs}"',
     ': "${hvvss_rundir:=/var/run/hvvss}"',
   ]) {
     assert.ok(text.split('\n').includes(line), `rc.d/hvvss has the line ${line}`);

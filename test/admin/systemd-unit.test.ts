@@ -60,7 +60,7 @@ test('ExecStart runs the daemon in the foreground with the daemon\'s Node option
   assert.deepEqual(words.slice(0, 2), ['/usr/bin/env', 'node']);
   assert.deepEqual(words.slice(2, 2 + DAEMON_NODE_FLAGS.length), [...DAEMON_NODE_FLAGS]);
   const [script, ...args] = words.slice(2 + DAEMON_NODE_FLAGS.length);
-  assert.match(script!, /\/node_modules\/hvvss\/bin\/run\.js$/);
+  assert.match(script!, /\/node_modules\/hvvss\/bin\/run\.cjs$/);
   assert.deepEqual(args, ['daemon', '--foreground']);
 });
 
@@ -91,7 +91,7 @@ test('systemd-analyze verify accepts the unit', (t) => {
 test('the unit\'s command, as systemd runs it (stderr is the journal), registers on the emulated /dev/vmbus/hv_vss with no flag but the unit\'s, logs with priorities, and exits 0 on SIGTERM', async () => {
   const words = one('Service', 'ExecStart').split(/\s+/);
   // This machine's node and this checkout's script in place of the installed ones; the rest verbatim.
-  const args = words.slice(2).map((word) => (/\/bin\/run\.js$/.test(word) ? HVVSS_BIN : word));
+  const args = words.slice(2).map((word) => (/\/bin\/run\.cjs$/.test(word) ? HVVSS_BIN : word));
   const emu = await startLinuxEmulator();
   defer(() => emu.stop());
   const fx = hooksFixture({ '10-db': RECORD });

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { ROOT_HELP_FILE, ROOT_HELP_FORMS } from '../../src/cli/help-fast.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const RECORDER = join(import.meta.dirname, 'record-modules.mjs');
+const RECORDER = join(import.meta.dirname, 'record-modules.cjs');
 
 let scratch: string;
 before(() => {
@@ -39,7 +39,7 @@ function hvvss(root: string, args: readonly string[], env: NodeJS.ProcessEnv = {
   writeFileSync(log, '');
   // A clean environment: none of the builder's width, colour or debug settings, no user plugins.
   const home = join(scratch, 'home');
-  const run = spawnSync(process.execPath, ['--import', RECORDER, join(root, 'bin', 'run.js'), ...args], {
+  const run = spawnSync(process.execPath, ['--require', RECORDER, join(root, 'bin', 'run.cjs'), ...args], {
     encoding: 'utf8',
     timeout: 60_000,
     env: { PATH: process.env.PATH, HOME: home, HVVSS_TEST_MODULES_LOG: log, ...env },

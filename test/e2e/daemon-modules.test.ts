@@ -11,7 +11,7 @@ import { hooksForTest, RECORD } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
 import { KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 
-const RECORDER = join(import.meta.dirname, '..', 'cli', 'record-modules.mjs');
+const RECORDER = join(import.meta.dirname, '..', 'cli', 'record-modules.cjs');
 
 const defer = cleanupsPerTest();
 const emu = emulatorPerFile({ timeoutMs: KERNEL_TIMEOUT_S * 1000 });
@@ -22,7 +22,7 @@ test('the daemon runs a FREEZE/THAW without oclif, execa, koffi\'s entry, or the
   const builtins = join(fx.root, 'builtins');
   const daemon = await spawnDaemon(defer, {
     device: emu.appDevice, hooksDir: fx.dir, root: fx.root, defaults: SHORT_LIMITS,
-    nodeOptions: [...DAEMON_NODE_FLAGS, '--import', RECORDER],
+    nodeOptions: [...DAEMON_NODE_FLAGS, '--require', RECORDER],
     env: { ...process.env, HVVSS_TEST_MODULES_LOG: modules, HVVSS_TEST_BUILTINS_LOG: builtins },
   });
   assert.equal((await emu.host.request('freeze')).result, 'success');
@@ -32,7 +32,9 @@ test('the daemon runs a FREEZE/THAW without oclif, execa, koffi\'s entry, or the
   assert.equal(exit.code, 0, daemon.output);
 
   const urls = readFileSync(modules, 'utf8').split('\n').filter((u) => u !== '');
-  assert.ok(urls.some((u) => u.endsWith('/dist/cli/daemon-fast.js')), 'the built fast entry ran');
+  assert.ok(urls.some((u) => u.endsWith('/dist/cli/daemon-fast.cjs')), 'the built fast entry ran');
+  // All of it CommonJS (bin/run.cjs says why): no ES module of the package's was loaded.
+  assert.deepEqual(urls.filter((u) => /\/(dist|bin)\/.*\.js$/.test(u)), [], 'ES modules loaded');
   for (const [what, pattern] of [
     ['oclif', /\/@oclif\//], ['execa', /\/node_modules\/execa\//], ['listr2', /\/listr2\//], ['chalk', /\/chalk\//],
     ["koffi's entry module (the addon is opened directly)", /\/node_modules\/koffi\//],

@@ -26,7 +26,7 @@ export interface DaemonLine {
 
 export interface DaemonStart extends DaemonLine {
   readonly env?: NodeJS.ProcessEnv;
-  /** Node's options before bin/run.js (DAEMON_NODE_FLAGS: as rc.d runs it, with the shipped heap cap). */
+  /** Node's options before bin/run.cjs (DAEMON_NODE_FLAGS: as rc.d runs it, with the shipped heap cap). */
   readonly nodeOptions?: readonly string[];
   /** Loop mounts to thaw in teardown before the daemon is killed (allow-listed: thawLoop checks). */
   readonly thaw?: readonly string[];

@@ -1,10 +1,10 @@
-// Running hvvss (the built bin/run.js, as installed) and other programs as separate processes,
+// Running hvvss (the built bin/run.cjs, as installed) and other programs as separate processes,
 // and waiting on what they print, never on the clock.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-export const HVVSS_BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
+export const HVVSS_BIN = fileURLToPath(new URL('../../bin/run.cjs', import.meta.url));
 
 export interface Exit {
   readonly code: number | null;
