@@ -4,7 +4,7 @@
 // opened) under an unpredictable name, fsync'ed, renamed over the target (rename(2) replaces a
 // symlink at the target, it does not follow it), then the directory is fsync'ed so the rename
 // survives a crash. On failure the temporary file is removed.
-import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { closeAsync, fsyncAsync, openAsync, renameAsync, unlinkAsync, writeAllAsync } from '../util/fs-async.ts';
 import path from 'node:path';
 
@@ -13,10 +13,35 @@ const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY;
 /** EEXIST on a fresh random name means something is planting files: give up after a few. */
 const ATTEMPTS = 4;
 
+/**
+ * Random bytes from the kernel's generator. Read from /dev/urandom (which never blocks) rather
+ * than through Node's crypto: the daemon writes its journal at every FREEZE, and Web Crypto's
+ * getRandomValues loads Node's whole crypto layer (webcrypto, keys, hashes, OpenSSL's set-up) into
+ * the resident daemon on the first backup, about 0.5 MiB it keeps (docs/benchmarks.md, Footprint).
+ * Where /dev/urandom cannot be read (a jail without it), Web Crypto does the same.
+ */
+function randomBytes(count: number): Uint8Array {
+  const bytes = new Uint8Array(count);
+  let fd: number | undefined;
+  try {
+    fd = openSync('/dev/urandom', constants.O_RDONLY);
+    let got = 0;
+    while (got < count) {
+      const n = readSync(fd, bytes, got, count - got, null);
+      if (n === 0) throw new Error('/dev/urandom: end of file');
+      got += n;
+    }
+    return bytes;
+  } catch {
+    return globalThis.crypto.getRandomValues(bytes);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** `.frozen.json.<16 hex digits>`: hidden, next to the target, not guessable in advance. */
 function tempNameFor(target: string): string {
-  // Web Crypto's global, loaded on first use: importing node:crypto costs every status command.
-  const random = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(8))).toString('hex');
+  const random = Buffer.from(randomBytes(8)).toString('hex');
   return path.join(path.dirname(target), `.${path.basename(target)}.${random}`);
 }
 

@@ -47,10 +47,11 @@ test('the daemon runs a FREEZE/THAW without oclif, execa, koffi\'s entry, or the
   // parseArgs with node:util; perf_hooks with the clock; v8 and vm with the idle collection;
   // cluster, and child_process and dgram with it, with listen() on the control socket
   // (src/util/unix-listen.ts); child_process also with hooks started by Node (they start through
-  // posix_spawn).
+  // posix_spawn); Node's crypto layer with Web Crypto's getRandomValues, for the journal's
+  // temporary names (src/state/atomic-write.ts reads /dev/urandom).
   for (const name of [
     'internal/fs/promises', 'readline', 'internal/readline/interface', 'worker_threads', 'internal/util/parse_args/parse_args', 'perf_hooks', 'v8', 'vm',
-    'cluster', 'dgram', 'child_process',
+    'cluster', 'dgram', 'child_process', 'internal/crypto/webcrypto', 'internal/crypto/random',
   ]) {
     assert.ok(!loaded.has(name), `${name} loaded`);
   }
