@@ -240,11 +240,11 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
         met: shipped.rssStart / bareRss <= START_RATIO_GOAL,
         why:
           `The daemon holds ${signedMib(shipped.rssStart - bareRss)} over an idle node. Most of it is not the daemon's heap: it is the ` +
-          'Node binary\'s own pages that loading and running more of Node touches (net for the status socket, which brings ' +
-          'streams, and cluster and child_process when it listens; the ESM loader; V8\'s parser and builtins running the daemon\'s ' +
-          'code), koffi\'s addon, and V8\'s heap after start-up (collected once it is idle, src/daemon/idle-collect.ts). oclif, ' +
-          'execa, listr2, chalk, koffi\'s entry module and the lazy parts of Node\'s built-ins are not loaded (src/cli/daemon-fast.ts, ' +
-          'src/native/koffi-addon.ts, scripts/build.ts). See the notes for the breakdown.',
+          'Node binary\'s own pages that loading and running more of Node touches (net for the status socket and the hooks\' pipes, ' +
+          'which brings the streams; V8\'s parser and builtins running the daemon\'s code), koffi\'s addon, and V8\'s heap after ' +
+          'start-up (collected once it is idle, src/daemon/idle-collect.ts). oclif, execa, listr2, chalk, koffi\'s entry module, ' +
+          'the lazy parts of Node\'s built-ins, node:cluster (src/util/unix-listen.ts) and the ESM loader\'s module records (the daemon ' +
+          'is one CommonJS file, bin/run.cjs) are not loaded. See the notes for the breakdown.',
       },
       {
         what: `daemon RSS after ${cycles} FREEZE/THAW cycles vs idle node -e`,
@@ -263,7 +263,8 @@ export async function footprint(ctx: BenchContext): Promise<BenchResult> {
           'collection a second after the last answer of a burst (src/daemon/idle-collect.ts), so what it grew to while busy is given back when idle: ' +
           (Math.abs(trend(shipped)) < 1024 ? `it levels off (${signedMib(trend(shipped))} per 100 cycles over the second half, samples taken while busy). ` : `it still rises ${signedMib(trend(shipped))} per 100 cycles over the second half (a short run cannot tell; the full run can). `) +
           `Under plain node V8 lets old space grow before a full GC (${signedMib(cappedGrowth)}): garbage, not live memory held by hvvss. ` +
-          'What remains after the collection is the Node binary\'s pages that the first requests touch, and malloc\'s arenas.',
+          'What remains after the collection is the Node binary\'s pages that the first requests touch (JSON, the journal\'s ' +
+          'writes, the hooks\' pipes; not Node\'s crypto, src/state/atomic-write.ts), and malloc\'s arenas.',
       },
       {
         what: `open descriptors after ${cycles} cycles`,
