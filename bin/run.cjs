@@ -5,8 +5,9 @@
 // CommonJS, not ESM like the rest of the package: `hvvss daemon` stays resident on every VM, and a
 // process whose main module is ESM pays for Node's ESM loader for its whole life (module records,
 // linking), about 0.5 MiB of the daemon's memory (docs/benchmarks.md, Footprint). So this file and
-// the daemon's own bundle (dist/cli/daemon-fast.cjs) are CommonJS, and everything else here is
-// reached with import(), as before.
+// the bundles of its two most frequent paths, the daemon's and status's (dist/cli/*.cjs, which
+// also starts sooner without the ESM loader), are CommonJS; everything else is reached with
+// import(), as before.
 'use strict';
 
 // 22.13: the newest "engines" among the dependencies (listr2's).
@@ -36,7 +37,7 @@ async function main() {
   // start-up): any command line the fast path does not read exactly as oclif would goes to oclif
   // below.
   if (process.argv[2] === 'status') {
-    const { runStatusFast } = await import('../dist/cli/status-fast.js');
+    const { runStatusFast } = require('../dist/cli/status-fast.cjs');
     if (await runStatusFast(process.argv.slice(3))) process.exit();
   }
   // `hvvss daemon` as rc.d and the detached copy start it, likewise: oclif would otherwise stay

@@ -78,8 +78,6 @@ const result = await build({
   entryPoints: [
     ...commands.map((f) => ({ in: `src/commands/${f}`, out: `commands/${basename(f, '.ts')}` })),
     { in: 'src/cli/run-cli.ts', out: 'cli/run-cli' },
-    // bin/run.cjs's path for `hvvss status` without oclif.
-    { in: 'src/cli/status-fast.ts', out: 'cli/status-fast' },
     // ... and for the root help (`hvvss --help`), with its text from scripts/root-help.ts.
     { in: 'src/cli/help-fast.ts', out: 'cli/help-fast' },
     // keeper-client.ts starts the keeper as "./keeper-main.js" next to itself, and it is bundled
@@ -113,12 +111,16 @@ const result = await build({
 writeOutputs(result.outputFiles, result.metafile);
 checkKeeperBesideItsCaller(result.metafile);
 
-// bin/run.cjs's path for `hvvss daemon` as rc.d starts it: one CommonJS file, since the resident
-// daemon must not pay for Node's ESM loader (bin/run.cjs says why). It holds its own copy of the
-// modules it needs; oclif's `daemon` command (help, unusual command lines) uses the ESM chunks.
-const daemonResult = await build({
+// bin/run.cjs's paths for `hvvss daemon` as rc.d starts it and `hvvss status` as monitoring runs
+// it: CommonJS files of their own, since the resident daemon must not pay for Node's ESM loader
+// (bin/run.cjs says why), and status starts sooner without it. Each holds its own copy of the
+// modules it needs; oclif's commands (help, unusual command lines) use the ESM chunks.
+const fastResult = await build({
   absWorkingDir: ROOT,
-  entryPoints: [{ in: 'src/cli/daemon-fast.ts', out: 'cli/daemon-fast' }],
+  entryPoints: [
+    { in: 'src/cli/daemon-fast.ts', out: 'cli/daemon-fast' },
+    { in: 'src/cli/status-fast.ts', out: 'cli/status-fast' },
+  ],
   outdir: DIST,
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -137,11 +139,11 @@ const daemonResult = await build({
   metafile: true,
   logLevel: 'warning',
 });
-checkDaemonBundle(daemonResult.metafile);
+checkFastBundles(fastResult.metafile);
 // What each output holds and imports (not shipped): `npx esbuild --analyze` style questions, e.g.
 // whether the daemon's entry pulls in listr2.
 writeFileSync(join(DIST, 'esbuild-meta.json'), JSON.stringify(result.metafile));
-writeFileSync(join(DIST, 'esbuild-meta-daemon.json'), JSON.stringify(daemonResult.metafile));
+writeFileSync(join(DIST, 'esbuild-meta-fast.json'), JSON.stringify(fastResult.metafile));
 
 // The emulator (tests, demo, bench) is not part of the package: plain tsc output, module by module.
 execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.emulator.json'], { cwd: ROOT, stdio: 'inherit' });
@@ -178,14 +180,15 @@ function writeOutputs(files: readonly OutputFile[], metafile: Metafile): void {
 }
 
 /**
- * The daemon's CommonJS bundle is one file in dist/cli: a module of it that finds a file next to
- * itself (import.meta.url) would look in dist/cli. keeper-client.ts is one (the keeper's entry sits
- * beside the ESM chunks); the daemon never starts a keeper, and this keeps it so.
+ * Each CommonJS bundle is one file in dist/cli: a module of it that finds a file next to itself
+ * (import.meta.url) would look in dist/cli. keeper-client.ts is one (the keeper's entry sits beside
+ * the ESM chunks); neither the daemon nor status starts a keeper, and this keeps it so.
  */
-function checkDaemonBundle(metafile: Metafile): void {
-  const inputs = Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs));
-  const stray = inputs.filter((i) => i.endsWith('src/manual/keeper-client.ts'));
-  if (stray.length > 0) throw new Error(`build: the daemon's bundle holds ${stray.join(', ')}, which starts ./keeper-main.js next to itself; keep it off the daemon's path`);
+function checkFastBundles(metafile: Metafile): void {
+  for (const [out, meta] of Object.entries(metafile.outputs)) {
+    const stray = Object.keys(meta.inputs).filter((i) => i.endsWith('src/manual/keeper-client.ts'));
+    if (stray.length > 0) throw new Error(`build: ${out} holds ${stray.join(', ')}, which starts ./keeper-main.js next to itself; keep it off that path`);
+  }
 }
 
 /** Every output file that names keeper-main must have it next to it, or "hvvss freeze" cannot start its keeper. */

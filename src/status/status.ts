@@ -12,7 +12,7 @@ import { hooksLockIn, journalIn, keeperSocketIn } from '../state/paths.ts';
 import type { AgentStatus } from '../daemon/vss-agent.ts';
 import { scanHooks } from '../hooks/hook-scan.ts';
 import type { HookVerdict } from '../hooks/types.ts';
-import { keeperStatus } from '../manual/keeper-client.ts';
+import { keeperStatus } from '../manual/keeper-connection.ts';
 import type { KeeperStatus } from '../manual/keeper.ts';
 import { fsDaemonRunning, fsDaemonState, type FsDaemonState } from './fs-daemon.ts';
 import { diagnoseFs, type FsDiagnosis } from '../fs/diagnosis.ts';

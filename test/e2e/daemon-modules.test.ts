@@ -1,14 +1,17 @@
 // What the resident daemon keeps out of its memory (issue 13; docs/benchmarks.md, Footprint): it
 // runs a host FREEZE/THAW with a hook, as rc.d starts it from the built package, and the modules it
 // loaded meanwhile are checked, from the module graph. Each absence below was a measured cost.
+// Likewise for `hvvss status`, the other command every VM runs (monitoring, every minute).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { DAEMON_NODE_FLAGS } from '../../src/state/paths.ts';
 import { emulatorPerFile } from '../support/emulator.ts';
 import { hooksForTest, RECORD } from '../support/hooks-dir.ts';
 import { cleanupsPerTest } from '../support/cleanups.ts';
+import { HVVSS_BIN } from '../support/process.ts';
 import { KERNEL_TIMEOUT_S, SHORT_LIMITS, spawnDaemon } from '../support/daemon-fixture.ts';
 
 const RECORDER = join(import.meta.dirname, '..', 'cli', 'record-modules.cjs');
@@ -55,4 +58,19 @@ test('the daemon runs a FREEZE/THAW without oclif, execa, koffi\'s entry, or the
   ]) {
     assert.ok(!loaded.has(name), `${name} loaded`);
   }
+});
+
+test('"hvvss status --json", as monitoring runs it, is CommonJS from bin/run.cjs to the answer, without oclif', () => {
+  const fx = hooksForTest(defer, {});
+  const modules = join(fx.root, 'status-modules');
+  writeFileSync(modules, '');
+  const run = spawnSync(process.execPath, ['--require', RECORDER, HVVSS_BIN, 'status', '--json', '--socket', join(fx.root, 'none.sock')], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, HVVSS_TEST_MODULES_LOG: modules },
+  });
+  assert.equal(JSON.parse(run.stdout).health, 'daemonNotRunning', run.stderr);
+  const urls = readFileSync(modules, 'utf8').split('\n').filter((u) => u !== '');
+  assert.ok(urls.some((u) => u.endsWith('/dist/cli/status-fast.cjs')), 'the built fast entry ran');
+  assert.deepEqual(urls.filter((u) => /\/(dist|bin)\/.*\.js$/.test(u)), [], 'ES modules loaded (oclif\'s run-cli.js among them)');
 });
