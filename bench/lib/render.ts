@@ -119,6 +119,7 @@ export function renderReport(input: ReportInput): string {
   out.push('npm run bench -- --quick                      # smoke run (CI): < 2 minutes, report to a temporary file and stdout');
   out.push('npm run bench -- --only floor,dispatch        # some benchmarks: floor, dispatch, thaw, footprint, cli, soak, fs');
   out.push('npm run bench -- --out /tmp/bench.md          # full run written elsewhere');
+  out.push('node bench/resident-pages.ts PID REF_PID      # the Node binary\'s pages PID holds and REF_PID not, named (binutils)');
   out.push('```');
   out.push('');
   out.push(
