@@ -1,7 +1,6 @@
 // The daemon's control socket against real clients: a status request gets the handler's document
 // and the end of the connection; a line that is not a request gets the error and nothing runs; a
-// client that sends nothing is dropped once its short while is up (CONTROL_LIMITS), by the clock's
-// timer.
+// client that sends nothing is dropped once its short while is up (CONTROL_LIMITS).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
