@@ -24,8 +24,9 @@ export const systemClock: Clock = {
     return {
       cancel: () => {
         // Ref'd again first: Node keeps the (now empty) list of a cleared unref'd timer queued
-        // until its time comes, and wakes the process then for nothing; the daemon's watchdog
-        // would wake an idle daemon once after every backup (docs/benchmarks.md, Footprint).
+        // until its time comes, and every later run of the timers (the idle collection's, say)
+        // sets the next wake-up for it: the daemon's watchdog woke an idle daemon once after
+        // every backup for nothing (docs/benchmarks.md, Footprint).
         handle.ref();
         clearTimeout(handle);
       },
