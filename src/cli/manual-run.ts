@@ -29,7 +29,7 @@ export function settingsFrom(flags: RunFlagValues): ManualSettings {
     hookTimeoutMs: flags['hook-timeout'] * 1000,
     killGraceMs: flags['kill-grace'] * 1000,
     maxFrozenMs: (flags['max-frozen'] ?? 60) * 1000,
-    // execa stays the operator commands' process library; the daemon and the keeper use node's.
+    // execa stays the operator commands' process library; the daemon and the keeper use posix_spawn.
     spawner: execaHookSpawner,
   };
 }

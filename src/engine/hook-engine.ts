@@ -40,7 +40,7 @@ export interface HookEngineSettings {
   readonly killGraceMs: number;
   readonly clock: Clock;
   readonly log: Logger;
-  /** Starts the hook processes (src/hooks/hook-spawn.ts); node:child_process when absent. */
+  /** Starts the hook processes (src/hooks/hook-spawn.ts); posix_spawn (defaultHookSpawner) when absent. */
   readonly spawner?: HookSpawner;
 }
 

@@ -45,7 +45,7 @@ export interface SpawnOptions {
   clock: Clock;
   drainMs: number;
   onLog: HookLogFn | undefined;
-  /** Starts the process (hook-spawn.ts); node:child_process unless told otherwise. */
+  /** Starts the process (hook-spawn.ts); posix_spawn (defaultHookSpawner) unless told otherwise. */
   spawner?: HookSpawner | undefined;
 }
 

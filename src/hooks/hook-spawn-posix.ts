@@ -17,7 +17,7 @@ function closeQuietly(fds: readonly number[]): void {
   }
 }
 
-const posixHookSpawner: HookSpawner = (path, op, env) => {
+export const posixHookSpawner: HookSpawner = (path, op, env) => {
   const freeze = op === 'freeze';
   // [ours, the child's]: stdin is written by us; stdout, stderr and notify are read by us.
   const made: number[] = [];
@@ -65,5 +65,3 @@ export function defaultHookSpawner(): { spawner: HookSpawner; fallback?: string 
   const problem = posixSpawnProblem();
   return problem === undefined ? { spawner: posixHookSpawner } : { spawner: nodeHookSpawner, fallback: problem };
 }
-
-export { posixHookSpawner };

@@ -118,7 +118,7 @@ export interface RunnerOptions {
   onLog?: HookLogFn;
   /** Aborting terminates the running hook (SIGTERM, then SIGKILL after the grace) and stops the sequence. */
   signal?: AbortSignal;
-  /** Starts each hook process (hook-spawn.ts). Default: node:child_process; the operator commands pass execa's. */
+  /** Starts each hook process (hook-spawn.ts). Default: posix_spawn (defaultHookSpawner); the operator commands pass execa's. */
   spawner?: HookSpawner;
 }
 

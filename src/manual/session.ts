@@ -27,8 +27,9 @@ export interface ManualSettings {
   /** A freeze thaws by itself this long after it succeeded (--max-frozen). */
   readonly maxFrozenMs: number;
   /**
-   * Starts the hook processes (src/hooks/hook-spawn.ts); node:child_process when absent. Not sent
-   * to the keeper (settings go there as JSON), which uses node's: it is resident while frozen.
+   * Starts the hook processes (src/hooks/hook-spawn.ts); posix_spawn (defaultHookSpawner) when
+   * absent. Not sent to the keeper (settings go there as JSON), which uses the default: it is
+   * resident while frozen.
    */
   readonly spawner?: HookSpawner;
 }

@@ -17,7 +17,7 @@ const ATTEMPTS = 4;
  * Random bytes from the kernel's generator. Read from /dev/urandom (which never blocks) rather
  * than through Node's crypto: the daemon writes its journal at every FREEZE, and Web Crypto's
  * getRandomValues loads Node's whole crypto layer (webcrypto, keys, hashes, OpenSSL's set-up) into
- * the resident daemon on the first backup, about 0.5 MiB it keeps (docs/benchmarks.md, Footprint).
+ * the resident daemon on the first backup, about 0.9 MiB it keeps (docs/benchmarks.md, Footprint).
  * Where /dev/urandom cannot be read (a jail without it), Web Crypto does the same.
  */
 function randomBytes(count: number): Uint8Array {
